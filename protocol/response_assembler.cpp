@@ -1,0 +1,1 @@
+#include "protocol/response_assembler.hpp"

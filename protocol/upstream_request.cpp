@@ -1,0 +1,1 @@
+#include "protocol/upstream_request.hpp"
