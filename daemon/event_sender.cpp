@@ -1,0 +1,62 @@
+#include "daemon/event_sender.hpp"
+
+#include <algorithm>
+
+#include "protocol/packet.hpp"
+
+namespace llmb {
+
+event_sender::event_sender(mqtt_link& mqtt, int qos, std::string topic, std::string text_topic,
+                           std::string id, std::size_t request_limit, std::size_t config_limit)
+    : mqtt_(mqtt),
+      qos_(qos),
+      topic_(std::move(topic)),
+      text_topic_(std::move(text_topic)),
+      id_(std::move(id)),
+      request_limit_(request_limit),
+      config_limit_(config_limit) {}
+
+std::size_t event_sender::limit() const noexcept {
+    std::size_t l = config_limit_;
+    if (request_limit_ != 0) l = std::min(l, request_limit_);
+    if (mqtt_.broker_max_packet() != 0) l = std::min(l, mqtt_.broker_max_packet());
+    return l;
+}
+
+std::size_t event_sender::payload_budget(const std::string& topic) const noexcept {
+    return protocol::max_payload(limit(), topic.size(), 0, qos_, mqtt_.version());
+}
+
+bool event_sender::feasible() const noexcept {
+    if (payload_budget(topic_) < protocol::min_payload_for(id_)) return false;
+    return text_topic_.empty() || payload_budget(text_topic_) >= 4;  // one whole character
+}
+
+bool event_sender::send(std::string_view type,
+                        const std::function<std::string(std::uint64_t)>& encode) {
+    const std::string json = encode(seq_);
+    auto split = protocol::split_event(id_, seq_, type, json, payload_budget(topic_));
+    if (!split.ok) return false;
+    for (auto& p : split.payloads) mqtt_.publish(topic_, std::move(p), qos_);
+    return true;
+}
+
+bool event_sender::send_text(std::string_view text, bool reasoning, std::uint64_t& chunks) {
+    if (text.empty()) return true;
+    const std::size_t raw_limit = text_topic_.empty() || reasoning
+                                      ? std::numeric_limits<std::size_t>::max()
+                                      : payload_budget(text_topic_);
+    auto split =
+        protocol::split_chunks(id_, seq_, text, reasoning, payload_budget(topic_), raw_limit);
+    if (!split.ok) return false;
+    for (std::size_t i = 0; i < split.payloads.size(); ++i) {
+        mqtt_.publish(topic_, std::move(split.payloads[i]), qos_);
+        if (!text_topic_.empty() && !reasoning) {
+            mqtt_.publish(text_topic_, std::string(split.texts[i]), qos_);
+        }
+    }
+    chunks += split.payloads.size();
+    return true;
+}
+
+}  // namespace llmb

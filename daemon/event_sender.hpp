@@ -1,0 +1,49 @@
+// Publishes the events of one request in order, numbering them, and splits whatever does not fit
+// the packet limit: text into several chunk events, anything else into frags.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "daemon/mqtt_link.hpp"
+
+namespace llmb {
+
+class event_sender {
+public:
+    // request_limit: the request's max_packet (0: none); config_limit: the configured cap.
+    event_sender(mqtt_link& mqtt, int qos, std::string topic, std::string text_topic,
+                 std::string id, std::size_t request_limit, std::size_t config_limit);
+
+    // The packet limit in force now: request, configuration and broker, the smallest.
+    std::size_t limit() const noexcept;
+    // Whether every event of this request can be sent within limit().
+    bool feasible() const noexcept;
+
+    // Encodes the event with the next seq and publishes it (as frags when it does not fit).
+    // Returns false when it cannot be sent within the limit at all.
+    bool send(std::string_view type, const std::function<std::string(std::uint64_t)>& encode);
+    // Publishes text as chunk events (and on the text topic); counts them into chunks.
+    bool send_text(std::string_view text, bool reasoning, std::uint64_t& chunks);
+
+    std::uint64_t next_seq() const noexcept { return seq_; }
+    const std::string& id() const noexcept { return id_; }
+    const std::string& topic() const noexcept { return topic_; }
+
+private:
+    std::size_t payload_budget(const std::string& topic) const noexcept;
+
+    mqtt_link& mqtt_;
+    int qos_;
+    std::string topic_;
+    std::string text_topic_;  // empty: no raw text
+    std::string id_;
+    std::size_t request_limit_;
+    std::size_t config_limit_;
+    std::uint64_t seq_ = 0;
+};
+
+}  // namespace llmb

@@ -1,0 +1,177 @@
+#include "daemon/http_client.hpp"
+
+#include <stdexcept>
+
+namespace llmb {
+
+struct http_client::transfer {
+    transfer_id id = 0;
+    http_client* owner = nullptr;
+    CURL* easy = nullptr;
+    curl_slist* headers = nullptr;
+    std::string body;
+    http_handler* handler = nullptr;  // null once detached (aborted or completed)
+    long status = 0;
+    char error[CURL_ERROR_SIZE] = {};
+};
+
+http_client::http_client(event_loop& loop) : loop_(loop) {
+    multi_ = curl_multi_init();
+    if (multi_ == nullptr) throw std::runtime_error("curl_multi_init failed");
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &http_client::socket_cb);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &http_client::timer_cb);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 1024L);
+}
+
+http_client::~http_client() {
+    for (auto& [id, t] : transfers_) {
+        curl_multi_remove_handle(multi_, t->easy);
+        curl_easy_cleanup(t->easy);
+        curl_slist_free_all(t->headers);
+    }
+    transfers_.clear();
+    if (timer_ != 0) loop_.cancel_timer(timer_);
+    curl_multi_cleanup(multi_);
+}
+
+http_client::transfer_id http_client::start(const http_request& req, http_handler& handler) {
+    auto t = std::make_unique<transfer>();
+    t->id = next_id_++;
+    t->owner = this;
+    t->handler = &handler;
+    t->body = req.body;
+    t->easy = curl_easy_init();
+    if (t->easy == nullptr) throw std::runtime_error("curl_easy_init failed");
+    CURL* e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, req.url.c_str());
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &http_client::write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req.connect_timeout_ms);
+    if (req.total_timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req.total_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // never ask for compressed streams
+    if (req.method == "POST") {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.data());
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body.size()));
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    t->headers = curl_slist_append(t->headers, "Expect:");  // no 100-continue round trip
+    for (const auto& h : req.headers) t->headers = curl_slist_append(t->headers, h.c_str());
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+
+    const transfer_id id = t->id;
+    transfers_.emplace(id, std::move(t));
+    curl_multi_add_handle(multi_, e);
+    return id;
+}
+
+void http_client::abort(transfer_id id) {
+    auto it = transfers_.find(id);
+    if (it == transfers_.end()) return;
+    transfer* t = it->second.get();
+    t->handler = nullptr;
+    if (in_callback_depth_ > 0) {
+        // curl forbids removing a handle from inside its callbacks: do it right after.
+        pending_removal_.push_back(t);
+        return;
+    }
+    release(t);
+}
+
+void http_client::release(transfer* t) {
+    curl_multi_remove_handle(multi_, t->easy);
+    curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    transfers_.erase(t->id);
+}
+
+std::size_t http_client::write_cb(char* ptr, std::size_t size, std::size_t nmemb, void* userdata) {
+    auto* t = static_cast<transfer*>(userdata);
+    const std::size_t n = size * nmemb;
+    if (t->handler == nullptr) return 0;  // aborted: make curl stop
+    if (t->status == 0) curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+    if (!t->handler->on_data(t->status, std::string_view(ptr, n))) {
+        t->handler = nullptr;
+        return 0;
+    }
+    return t->handler == nullptr ? 0 : n;
+}
+
+int http_client::socket_cb(CURL*, curl_socket_t s, int what, void* userp, void*) {
+    auto* self = static_cast<http_client*>(userp);
+    if (what == CURL_POLL_REMOVE) {
+        self->loop_.unwatch(s);
+        return 0;
+    }
+    std::uint32_t events = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= EPOLLIN;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= EPOLLOUT;
+    self->loop_.watch(s, events, [self, s](std::uint32_t ev) { self->on_socket(s, ev); });
+    return 0;
+}
+
+int http_client::timer_cb(CURLM*, long timeout_ms, void* userp) {
+    auto* self = static_cast<http_client*>(userp);
+    if (self->timer_ != 0) {
+        self->loop_.cancel_timer(self->timer_);
+        self->timer_ = 0;
+    }
+    if (timeout_ms >= 0) {
+        self->timer_ = self->loop_.add_timer(std::chrono::milliseconds(timeout_ms), [self] {
+            self->timer_ = 0;
+            self->on_timeout();
+        });
+    }
+    return 0;
+}
+
+void http_client::on_socket(curl_socket_t s, std::uint32_t events) {
+    int mask = 0;
+    if (events & EPOLLIN) mask |= CURL_CSELECT_IN;
+    if (events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
+    if (events & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
+    int running = 0;
+    ++in_callback_depth_;
+    curl_multi_socket_action(multi_, s, mask, &running);
+    --in_callback_depth_;
+    check_completed();
+}
+
+void http_client::on_timeout() {
+    int running = 0;
+    ++in_callback_depth_;
+    curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    --in_callback_depth_;
+    check_completed();
+}
+
+void http_client::check_completed() {
+    for (transfer* t : pending_removal_) release(t);
+    pending_removal_.clear();
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        transfer* t = nullptr;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
+        if (t == nullptr) continue;
+        const CURLcode result = msg->data.result;
+        long status = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        http_handler* h = t->handler;
+        t->handler = nullptr;
+        const std::string error_text =
+            t->error[0] != '\0' ? std::string(t->error) : std::string(curl_easy_strerror(result));
+        release(t);
+        if (h != nullptr) h->on_complete(result, status, error_text);
+    }
+}
+
+}  // namespace llmb

@@ -1,0 +1,275 @@
+#include "daemon/mqtt_link.hpp"
+
+#include <algorithm>
+
+#include "daemon/log.hpp"
+
+namespace llmb {
+
+namespace {
+constexpr std::chrono::milliseconds max_backoff{5000};
+}
+
+// Paho listeners run on the library's thread: they only count or hand over to the loop.
+class mqtt_link::delivery_listener : public mqtt::iaction_listener {
+public:
+    explicit delivery_listener(mqtt_link& link) : link_(link) {}
+    void on_success(const mqtt::token&) override {
+        link_.acked_.fetch_add(1, std::memory_order_relaxed);
+        link_.loop_.wake();
+    }
+    void on_failure(const mqtt::token&) override {
+        link_.failed_.fetch_add(1, std::memory_order_relaxed);
+        link_.loop_.wake();
+    }
+
+private:
+    mqtt_link& link_;
+};
+
+class mqtt_link::connect_listener : public mqtt::iaction_listener {
+public:
+    explicit connect_listener(mqtt_link& link) : link_(link) {}
+    void on_success(const mqtt::token& tok) override {
+        // The token object belongs to the client; keep what we need by value.
+        auto props = std::make_shared<std::size_t>(0);
+        try {
+            const auto rsp = tok.get_connect_response();
+            const auto& p = rsp.get_properties();
+            if (p.contains(mqtt::property::MAXIMUM_PACKET_SIZE)) {
+                *props = mqtt::get<std::uint32_t>(p, mqtt::property::MAXIMUM_PACKET_SIZE);
+            }
+        } catch (const std::exception&) {
+            // No CONNACK properties (MQTT 3.1.1): no broker limit announced.
+        }
+        link_.loop_.post([l = &link_, props] {
+            if (*props != 0) {
+                l->broker_max_packet_ = l->broker_max_packet_ == 0
+                                            ? *props
+                                            : std::min(l->broker_max_packet_, *props);
+            }
+            l->on_connected(nullptr);
+        });
+    }
+    void on_failure(const mqtt::token& tok) override {
+        const int rc = tok.get_return_code();
+        link_.loop_.post([l = &link_, rc] {
+            l->connecting_ = false;
+            get_logger("mqtt")->warn("cannot connect to {} (code {}); retrying in {} ms",
+                                     l->settings_.uri, rc, l->backoff_.count());
+            l->schedule_reconnect();
+        });
+    }
+
+private:
+    mqtt_link& link_;
+};
+
+class mqtt_link::subscribe_listener : public mqtt::iaction_listener {
+public:
+    explicit subscribe_listener(mqtt_link& link) : link_(link) {}
+    void on_success(const mqtt::token&) override {
+        link_.loop_.post([l = &link_] { l->on_subscribed(); });
+    }
+    void on_failure(const mqtt::token& tok) override {
+        const int rc = tok.get_return_code();
+        link_.loop_.post([l = &link_, rc] {
+            get_logger("mqtt")->error("the broker refused our subscriptions (code {})", rc);
+            l->on_lost("subscribe refused");
+            try {
+                l->client_->disconnect();
+            } catch (const std::exception&) {
+            }
+        });
+    }
+
+private:
+    mqtt_link& link_;
+};
+
+mqtt_link::mqtt_link(event_loop& loop, mqtt_settings settings, message_handler on_message,
+                     state_handler on_ready, state_handler on_down)
+    : loop_(loop),
+      settings_(std::move(settings)),
+      on_message_(std::move(on_message)),
+      on_ready_(std::move(on_ready)),
+      on_down_(std::move(on_down)) {
+    const bool v5 = settings_.version == protocol::mqtt_version::v5;
+    const int version = v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    mqtt::create_options create(version, 1 << 20);
+    client_ = std::make_unique<mqtt::async_client>(settings_.uri, settings_.client_id, create,
+                                                   nullptr);
+    delivery_listener_ = std::make_unique<delivery_listener>(*this);
+    connect_listener_ = std::make_unique<connect_listener>(*this);
+    subscribe_listener_ = std::make_unique<subscribe_listener>(*this);
+
+    conn_opts_.set_mqtt_version(version);
+    if (v5) {
+        conn_opts_.set_clean_session(false);
+        conn_opts_.set_clean_start(true);
+    } else {
+        conn_opts_.set_clean_session(true);
+    }
+    conn_opts_.set_keep_alive_interval(settings_.keep_alive_s);
+    conn_opts_.set_connect_timeout(10);
+    conn_opts_.set_automatic_reconnect(false);  // we reconnect ourselves to see CONNACK again
+    conn_opts_.set_will(mqtt::will_options(settings_.status_topic, settings_.offline_payload, 1,
+                                           true));
+
+    client_->set_message_callback([this](mqtt::const_message_ptr msg) {
+        loop_.post([this, msg] {
+            on_message_(inbound_message{msg->get_topic(), msg->get_payload_str()});
+        });
+    });
+    client_->set_connection_lost_handler([this](const std::string& cause) {
+        loop_.post([this, cause] { on_lost(cause.empty() ? "connection lost" : cause); });
+    });
+    loop_.set_wake_handler([this] { on_deliveries(); });
+}
+
+mqtt_link::~mqtt_link() {
+    client_->set_message_callback(nullptr);
+    client_->set_connection_lost_handler(nullptr);
+    if (client_->is_connected()) {
+        try {
+            client_->disconnect(std::chrono::milliseconds(0).count())->wait_for(1000);
+        } catch (const std::exception&) {
+        }
+    }
+}
+
+void mqtt_link::start() { connect_now(); }
+
+void mqtt_link::connect_now() {
+    if (connecting_ || stopping_) return;
+    connecting_ = true;
+    try {
+        client_->connect(conn_opts_, nullptr, *connect_listener_);
+    } catch (const mqtt::exception& e) {
+        connecting_ = false;
+        get_logger("mqtt")->warn("connect to {} failed: {}", settings_.uri, e.what());
+        schedule_reconnect();
+    }
+}
+
+void mqtt_link::schedule_reconnect() {
+    if (stopping_ || reconnect_timer_ != 0) return;
+    reconnect_timer_ = loop_.add_timer(backoff_, [this] {
+        reconnect_timer_ = 0;
+        connect_now();
+    });
+    backoff_ = std::min(backoff_ * 2, max_backoff);
+}
+
+void mqtt_link::on_connected(const mqtt::token_ptr&) {
+    connecting_ = false;
+    backoff_ = std::chrono::milliseconds(100);
+    in_flight_ = 0;  // a clean start: nothing of the old connection is pending any more
+    get_logger("mqtt")->info("connected to {} (MQTT {}, broker max packet {})", settings_.uri,
+                             settings_.version == protocol::mqtt_version::v5 ? "5" : "3.1.1",
+                             broker_max_packet_ == 0 ? std::string("none")
+                                                     : std::to_string(broker_max_packet_));
+    try {
+        auto filters = mqtt::string_collection::create(settings_.filters);
+        std::vector<int> qos(settings_.filters.size(), 1);
+        client_->subscribe(filters, qos, nullptr, *subscribe_listener_);
+    } catch (const mqtt::exception& e) {
+        get_logger("mqtt")->error("subscribe failed: {}", e.what());
+        on_lost("subscribe failed");
+    }
+}
+
+void mqtt_link::on_subscribed() {
+    if (ready_) return;
+    // The online status goes before anything queued meanwhile.
+    queue_.push_front(outbound{settings_.status_topic, settings_.online_payload, 1, true});
+    ready_ = true;
+    get_logger("mqtt")->info("subscribed to {} filters; online", settings_.filters.size());
+    pump();
+    if (on_ready_) on_ready_();
+}
+
+void mqtt_link::on_lost(const std::string& cause) {
+    const bool was_ready = ready_;
+    ready_ = false;
+    connecting_ = false;
+    in_flight_ = 0;
+    if (stopping_) {
+        finish_shutdown();
+        return;
+    }
+    get_logger("mqtt")->warn("connection to {} lost: {}; reconnecting", settings_.uri, cause);
+    if (was_ready && on_down_) on_down_();
+    schedule_reconnect();
+}
+
+void mqtt_link::on_deliveries() {
+    const auto done = acked_.exchange(0, std::memory_order_acq_rel) +
+                      failed_.exchange(0, std::memory_order_acq_rel);
+    in_flight_ -= std::min<std::size_t>(in_flight_, static_cast<std::size_t>(done));
+    pump();
+    maybe_finish_shutdown();
+}
+
+void mqtt_link::publish(std::string topic, std::string payload, int qos, bool retain) {
+    queue_.push_back(outbound{std::move(topic), std::move(payload), qos, retain});
+    pump();
+}
+
+void mqtt_link::pump() {
+    while (ready_ && !queue_.empty() && in_flight_ < settings_.window) {
+        auto& m = queue_.front();
+        try {
+            auto msg = mqtt::message::create(m.topic, m.payload, m.qos, m.retain);
+            client_->publish(msg, nullptr, *delivery_listener_);
+        } catch (const mqtt::exception& e) {
+            // The client refused (disconnected or its buffer is full): keep the message.
+            get_logger("mqtt")->debug("publish deferred: {}", e.what());
+            return;
+        }
+        ++in_flight_;
+        ++published_;
+        queue_.pop_front();
+    }
+}
+
+void mqtt_link::shutdown(std::chrono::milliseconds drain_limit, std::function<void()> done) {
+    shutdown_cb_ = std::move(done);
+    if (reconnect_timer_ != 0) {
+        loop_.cancel_timer(reconnect_timer_);
+        reconnect_timer_ = 0;
+    }
+    if (!ready_) {
+        stopping_ = true;
+        finish_shutdown();
+        return;
+    }
+    publish(settings_.status_topic, settings_.offline_payload, 1, true);
+    stopping_ = true;
+    shutdown_timer_ = loop_.add_timer(drain_limit, [this] {
+        shutdown_timer_ = 0;
+        get_logger("mqtt")->warn("{} messages not delivered before the shutdown deadline",
+                                 queue_.size() + in_flight_);
+        finish_shutdown();
+    });
+    maybe_finish_shutdown();
+}
+
+void mqtt_link::maybe_finish_shutdown() {
+    if (stopping_ && queue_.empty() && in_flight_ == 0) finish_shutdown();
+}
+
+void mqtt_link::finish_shutdown() {
+    if (shutdown_done_) return;
+    shutdown_done_ = true;
+    ready_ = false;
+    if (shutdown_timer_ != 0) loop_.cancel_timer(shutdown_timer_);
+    try {
+        if (client_->is_connected()) client_->disconnect()->wait_for(2000);
+    } catch (const std::exception& e) {
+        get_logger("mqtt")->debug("disconnect: {}", e.what());
+    }
+    if (shutdown_cb_) loop_.defer(std::move(shutdown_cb_));
+}
+
+}  // namespace llmb

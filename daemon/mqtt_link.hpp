@@ -1,0 +1,113 @@
+// The MQTT side of the daemon: one Paho async client whose callbacks only hand work to the
+// event loop. Connects and reconnects by itself (with back-off), resubscribes on every connect,
+// keeps the broker's Maximum Packet Size, and publishes from a queue with a bounded window of
+// unacknowledged messages so that publishing never blocks the loop.
+#pragma once
+
+#include <mqtt/async_client.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/event_loop.hpp"
+#include "protocol/packet.hpp"
+
+namespace llmb {
+
+struct mqtt_settings {
+    std::string uri = "tcp://127.0.0.1:1883";
+    std::string client_id;
+    protocol::mqtt_version version = protocol::mqtt_version::v5;
+    int keep_alive_s = 30;
+    std::string status_topic;
+    std::string online_payload;
+    std::string offline_payload;
+    std::vector<std::string> filters;  // subscribed at QoS 1 on every connect
+    std::size_t window = 4096;         // unacknowledged publishes at most
+};
+
+struct inbound_message {
+    std::string topic;
+    std::string payload;
+};
+
+class mqtt_link {
+public:
+    using message_handler = std::function<void(inbound_message&&)>;
+    using state_handler = std::function<void()>;
+
+    mqtt_link(event_loop& loop, mqtt_settings settings, message_handler on_message,
+              state_handler on_ready, state_handler on_down);
+    ~mqtt_link();
+    mqtt_link(const mqtt_link&) = delete;
+    mqtt_link& operator=(const mqtt_link&) = delete;
+
+    void start();
+    // Queues a message; sent in order as soon as the link is up and the window allows.
+    void publish(std::string topic, std::string payload, int qos, bool retain = false);
+    // Publishes the offline status, waits (bounded) for the queue to drain, disconnects.
+    void shutdown(std::chrono::milliseconds drain_limit, std::function<void()> done);
+
+    bool ready() const noexcept { return ready_; }
+    // The broker's Maximum Packet Size (smallest seen), 0 when it announced none.
+    std::size_t broker_max_packet() const noexcept { return broker_max_packet_; }
+    protocol::mqtt_version version() const noexcept { return settings_.version; }
+    std::size_t queued() const noexcept { return queue_.size(); }
+    std::size_t in_flight() const noexcept { return in_flight_; }
+    std::uint64_t published() const noexcept { return published_; }
+
+private:
+    struct outbound {
+        std::string topic;
+        std::string payload;
+        int qos;
+        bool retain;
+    };
+    class delivery_listener;
+    class connect_listener;
+    class subscribe_listener;
+
+    void connect_now();
+    void schedule_reconnect();
+    void on_connected(const mqtt::token_ptr& tok);
+    void on_subscribed();
+    void on_lost(const std::string& cause);
+    void on_deliveries();
+    void pump();
+    void maybe_finish_shutdown();
+    void finish_shutdown();
+
+    event_loop& loop_;
+    mqtt_settings settings_;
+    message_handler on_message_;
+    state_handler on_ready_;
+    state_handler on_down_;
+    std::unique_ptr<mqtt::async_client> client_;
+    mqtt::connect_options conn_opts_;  // built in place and kept alive (see Paho 1.2 notes)
+    std::unique_ptr<delivery_listener> delivery_listener_;
+    std::unique_ptr<connect_listener> connect_listener_;
+    std::unique_ptr<subscribe_listener> subscribe_listener_;
+    std::atomic<std::uint64_t> acked_{0};
+    std::atomic<std::uint64_t> failed_{0};
+    std::deque<outbound> queue_;
+    std::size_t in_flight_ = 0;
+    std::uint64_t published_ = 0;
+    std::size_t broker_max_packet_ = 0;
+    bool connecting_ = false;
+    bool ready_ = false;
+    bool stopping_ = false;
+    bool shutdown_done_ = false;
+    std::chrono::milliseconds backoff_{100};
+    event_loop::timer_id reconnect_timer_ = 0;
+    event_loop::timer_id shutdown_timer_ = 0;
+    std::function<void()> shutdown_cb_;
+};
+
+}  // namespace llmb

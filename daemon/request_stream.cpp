@@ -1,0 +1,415 @@
+#include "daemon/request_stream.hpp"
+
+#include <algorithm>
+
+#include "daemon/log.hpp"
+#include "protocol/upstream_request.hpp"
+
+namespace llmb {
+
+namespace {
+
+constexpr std::size_t max_error_body = 64 * 1024;
+constexpr std::size_t max_json_body = 64 * 1024 * 1024;
+
+std::uint64_t ms_between(std::chrono::steady_clock::time_point a,
+                         std::chrono::steady_clock::time_point b) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+    return ms > 0 ? static_cast<std::uint64_t>(ms) : 0;
+}
+
+bool is_success(long status) { return status >= 200 && status < 300; }
+
+}  // namespace
+
+request_stream::request_stream(stream_services& services, std::string client,
+                               protocol::request req, event_sender sender,
+                               finished_handler on_finished)
+    : svc_(services),
+      client_(std::move(client)),
+      req_(std::move(req)),
+      sender_(std::move(sender)),
+      on_finished_(std::move(on_finished)),
+      accepted_(clock::now()),
+      last_data_(accepted_) {}
+
+request_stream::~request_stream() {
+    if (!finished_) {
+        on_finished_ = nullptr;  // the owner is destroying us: do not call back
+        finish_error({protocol::error_code::internal,
+                      "the bridge dropped this request before it finished; send it again",
+                      std::nullopt});
+    }
+    stop_transfer();
+}
+
+std::string request_stream::effective_model() const {
+    if (req_.model) return *req_.model;
+    return svc_.options.model;
+}
+
+void request_stream::begin() {
+    const std::string model = effective_model();
+    sender_.send("start", [&](std::uint64_t seq) {
+        return protocol::encode_start(req_.id, seq, model, req_.whole_mode(), req_.session);
+    });
+
+    protocol::upstream_options up;
+    up.model = model;
+    up.stream = true;
+    http_request hr;
+    hr.url = svc_.options.llm_url + "/v1/chat/completions";
+    hr.body = protocol::encode_chat_completion(req_, up);
+    hr.headers = {"Content-Type: application/json", "Accept: text/event-stream"};
+    hr.connect_timeout_ms = static_cast<long>(svc_.options.connect_timeout.count());
+    // The watchdog enforces the total timeout; curl's limit is only a backstop.
+    hr.total_timeout_ms = static_cast<long>(svc_.options.total_timeout.count()) + 5000;
+    try {
+        transfer_ = svc_.http.start(hr, *this);
+        transfer_active_ = true;
+    } catch (const std::exception& e) {
+        finish_error({protocol::error_code::internal,
+                      std::string("could not start the upstream request: ") + e.what(),
+                      std::nullopt});
+        return;
+    }
+    arm_watchdog();
+}
+
+void request_stream::cancel() {
+    if (finished_) return;
+    finish_done("cancelled");
+}
+
+void request_stream::fail(protocol::error err) {
+    if (finished_) return;
+    finish_error(std::move(err));
+}
+
+bool request_stream::on_data(long http_status, std::string_view bytes) {
+    if (finished_) return false;
+    http_status_ = http_status;
+    last_data_ = clock::now();
+    if (!first_byte_) first_byte_ = last_data_;
+
+    if (!is_success(http_status)) {
+        const std::size_t room = max_error_body - std::min(body_.size(), max_error_body);
+        body_.append(bytes.substr(0, room));
+        return true;
+    }
+    if (!body_checked_) {
+        const auto pos = bytes.find_first_not_of(" \t\r\n");
+        if (pos != std::string_view::npos) {
+            body_checked_ = true;
+            body_is_json_ = bytes[pos] == '{';
+        }
+    }
+    if (body_is_json_) {
+        if (body_.size() + bytes.size() > max_json_body) {
+            finish_error({protocol::error_code::upstream_error,
+                          "the LLM server's answer is larger than the bridge accepts",
+                          std::nullopt});
+            return false;
+        }
+        body_.append(bytes);
+        return true;
+    }
+    events_.clear();
+    const bool ok = sse_.feed(bytes, events_);
+    for (const auto& ev : events_) {
+        handle_event(ev);
+        if (finished_) return false;
+    }
+    if (!ok) {
+        finish_error({protocol::error_code::upstream_error,
+                      "the LLM server sent a stream event larger than the bridge accepts",
+                      std::nullopt});
+        return false;
+    }
+    return true;
+}
+
+void request_stream::handle_event(const protocol::sse_event& ev) {
+    const auto d = protocol::decode_stream_event(ev);
+    if (d.error) {
+        finish_error({protocol::error_code::upstream_error,
+                      "the LLM server reported an error: " + *d.error, std::nullopt});
+        return;
+    }
+    if (d.malformed) {
+        finish_error({protocol::error_code::upstream_error,
+                      "the LLM server sent an unreadable stream event: " + *d.malformed,
+                      std::nullopt});
+        return;
+    }
+    if (!d.model.empty()) upstream_model_ = d.model;
+    if (!d.reasoning.empty()) handle_text(d.reasoning, true);
+    if (finished_) return;
+    if (!d.content.empty()) handle_text(d.content, false);
+    if (finished_) return;
+    if (!d.tool_calls.empty()) tools_.add(d.tool_calls);
+    if (d.finish_reason) finish_reason_ = d.finish_reason;
+    if (d.usage) usage_ = d.usage;
+    if (d.done) finish_done(finish_reason_.value_or("stop"));
+}
+
+void request_stream::handle_text(std::string_view text, bool reasoning) {
+    if (!first_token_) first_token_ = clock::now();
+    if (req_.whole_mode()) {
+        (reasoning ? whole_reasoning_ : whole_text_).append(text);
+        return;
+    }
+    if (req_.flush_ms == 0) {
+        if (!sender_.send_text(text, reasoning, chunks_)) {
+            finish_error({protocol::error_code::internal,
+                          "the answer cannot be split to fit the packet limit", std::nullopt});
+            return;
+        }
+        if (!reasoning) bytes_ += text.size();
+        return;
+    }
+    // Coalescing: text of one kind is held for up to flush_ms; a change of kind flushes.
+    auto& other = reasoning ? pending_text_ : pending_reasoning_;
+    if (!other.empty()) flush_pending();
+    (reasoning ? pending_reasoning_ : pending_text_).append(text);
+    if (flush_timer_ == 0) {
+        flush_timer_ = svc_.loop.add_timer(std::chrono::milliseconds(req_.flush_ms), [this] {
+            flush_timer_ = 0;
+            flush_pending();
+        });
+    }
+}
+
+void request_stream::flush_pending() {
+    if (flush_timer_ != 0) {
+        svc_.loop.cancel_timer(flush_timer_);
+        flush_timer_ = 0;
+    }
+    bool ok = true;
+    if (!pending_reasoning_.empty()) {
+        ok = sender_.send_text(pending_reasoning_, true, chunks_) && ok;
+        pending_reasoning_.clear();
+    }
+    if (!pending_text_.empty()) {
+        ok = sender_.send_text(pending_text_, false, chunks_) && ok;
+        bytes_ += pending_text_.size();
+        pending_text_.clear();
+    }
+    if (!ok && !finished_) {
+        finish_error({protocol::error_code::internal,
+                      "the answer cannot be split to fit the packet limit", std::nullopt});
+    }
+}
+
+void request_stream::finish_done(std::string finish_reason) {
+    if (finished_) return;
+    const bool cancelled = finish_reason == "cancelled";
+    flush_pending();
+    if (finished_) return;
+    if (!cancelled) {
+        bool ok = true;
+        if (req_.whole_mode()) {
+            ok = sender_.send_text(whole_reasoning_, true, chunks_);
+            ok = sender_.send_text(whole_text_, false, chunks_) && ok;
+            bytes_ += whole_text_.size();
+        }
+        if (tool_calls_json_.empty() && !tools_.empty()) tool_calls_json_ = tools_.to_json();
+        if (ok && !tool_calls_json_.empty()) {
+            ok = sender_.send("tool_calls", [&](std::uint64_t seq) {
+                return protocol::encode_tool_calls(req_.id, seq, tool_calls_json_);
+            });
+        }
+        if (!ok) {
+            finish_error({protocol::error_code::internal,
+                          "the answer cannot be split to fit the packet limit", std::nullopt});
+            return;
+        }
+    }
+    const auto now = clock::now();
+    protocol::done_info info;
+    info.finish_reason = std::move(finish_reason);
+    info.usage = usage_;
+    info.chunks = chunks_;
+    info.bytes = bytes_;
+    info.duration_ms = ms_between(accepted_, now);
+    if (first_token_) info.ttft_ms = ms_between(accepted_, *first_token_);
+    if (first_token_ && usage_ && usage_->completion_tokens) {
+        const double secs = std::chrono::duration<double>(now - *first_token_).count();
+        if (secs > 0) {
+            info.tokens_per_second = static_cast<double>(*usage_->completion_tokens) / secs;
+        }
+    }
+    finish(cancelled ? outcome::cancelled : outcome::done,
+           [&](std::uint64_t seq) { return protocol::encode_done(req_.id, seq, info); }, "done",
+           info.finish_reason);
+}
+
+void request_stream::finish_error(protocol::error err) {
+    if (finished_) return;
+    if (!req_.whole_mode()) {
+        // Text already received is delivered before the error.
+        std::string held_text;
+        held_text.swap(pending_text_);
+        std::string held_reasoning;
+        held_reasoning.swap(pending_reasoning_);
+        if (flush_timer_ != 0) {
+            svc_.loop.cancel_timer(flush_timer_);
+            flush_timer_ = 0;
+        }
+        if (!held_reasoning.empty()) sender_.send_text(held_reasoning, true, chunks_);
+        if (!held_text.empty() && sender_.send_text(held_text, false, chunks_)) {
+            bytes_ += held_text.size();
+        }
+    }
+    const std::string code(protocol::to_string(err.code));
+    finish(outcome::error,
+           [&](std::uint64_t seq) { return protocol::encode_error(req_.id, seq, err); }, "error",
+           code + ": " + err.message);
+}
+
+void request_stream::finish(outcome how,
+                            const std::function<std::string(std::uint64_t)>& terminal,
+                            std::string_view type, std::string_view detail) {
+    finished_ = true;
+    stop_transfer();
+    if (watchdog_ != 0) {
+        svc_.loop.cancel_timer(watchdog_);
+        watchdog_ = 0;
+    }
+    if (!sender_.send(type, terminal)) {
+        get_logger("bridge")->error("[{}] the {} event cannot be sent within {} bytes", req_.id,
+                                    type, sender_.limit());
+    }
+    const auto now = clock::now();
+    const std::string model = upstream_model_.empty() ? effective_model() : upstream_model_;
+    const auto log = get_logger("bridge");
+    const auto level = how == outcome::error ? spdlog::level::warn : spdlog::level::info;
+    log->log(level, "[{}] client={} model={} outcome={} chunks={} bytes={} ttft_ms={} "
+                    "duration_ms={} ({})",
+             req_.id, client_, model.empty() ? "-" : model,
+             how == outcome::done ? "done" : how == outcome::cancelled ? "cancelled" : "error",
+             chunks_, bytes_,
+             first_token_ ? std::to_string(ms_between(accepted_, *first_token_)) : "-",
+             ms_between(accepted_, now), detail);
+    if (on_finished_) on_finished_(*this);
+}
+
+void request_stream::stop_transfer() {
+    if (!transfer_active_) return;
+    transfer_active_ = false;
+    svc_.http.abort(transfer_);
+}
+
+void request_stream::on_complete(CURLcode result, long http_status, std::string_view error_text) {
+    transfer_active_ = false;
+    if (finished_) return;
+    using protocol::error_code;
+    if (result != CURLE_OK) {
+        const bool unreachable = !first_byte_ && (result == CURLE_COULDNT_CONNECT ||
+                                                  result == CURLE_COULDNT_RESOLVE_HOST ||
+                                                  result == CURLE_COULDNT_RESOLVE_PROXY);
+        if (unreachable) {
+            finish_error({error_code::upstream_unavailable,
+                          "cannot reach the LLM server (" + std::string(error_text) +
+                              "); try again later",
+                          std::nullopt});
+        } else if (result == CURLE_OPERATION_TIMEDOUT) {
+            finish_error({error_code::upstream_timeout,
+                          "the LLM server did not answer in time (" + std::string(error_text) +
+                              ")",
+                          std::nullopt});
+        } else {
+            finish_error({error_code::upstream_error,
+                          "the connection to the LLM server broke off before the answer was "
+                          "finished (" +
+                              std::string(error_text) + ")",
+                          std::nullopt});
+        }
+        return;
+    }
+    if (!is_success(http_status)) {
+        finish_error({error_code::upstream_error,
+                      "the LLM server answered HTTP " + std::to_string(http_status) + ": " +
+                          protocol::decode_error_body(http_status, body_),
+                      std::nullopt});
+        return;
+    }
+    if (body_is_json_) {
+        const auto w = protocol::decode_whole_response(body_);
+        if (w.error) {
+            finish_error({error_code::upstream_error, "the LLM server reported an error: " + *w.error,
+                          std::nullopt});
+            return;
+        }
+        if (w.malformed) {
+            finish_error({error_code::upstream_error,
+                          "the LLM server sent an unreadable answer: " + *w.malformed,
+                          std::nullopt});
+            return;
+        }
+        if (!w.model.empty()) upstream_model_ = w.model;
+        usage_ = w.usage;
+        if (!w.reasoning.empty()) handle_text(w.reasoning, true);
+        if (!finished_ && !w.content.empty()) handle_text(w.content, false);
+        if (finished_) return;
+        tool_calls_json_ = w.tool_calls_json;
+        finish_done(w.finish_reason.empty() ? "stop" : w.finish_reason);
+        return;
+    }
+    if (sse_.has_partial()) {
+        // The last event lacked its blank line: take it as ended.
+        events_.clear();
+        sse_.feed("\n\n", events_);
+        for (const auto& ev : events_) {
+            handle_event(ev);
+            if (finished_) return;
+        }
+    }
+    if (finish_reason_) {
+        finish_done(*finish_reason_);
+        return;
+    }
+    finish_error({error_code::upstream_error,
+                  "the LLM server ended the stream before the answer was finished; try again",
+                  std::nullopt});
+}
+
+void request_stream::arm_watchdog() {
+    const auto& o = svc_.options;
+    auto deadline = accepted_ + o.total_timeout;
+    if (!first_byte_) {
+        deadline = std::min(deadline, accepted_ + o.first_byte_timeout);
+    } else {
+        deadline = std::min(deadline, last_data_ + o.idle_timeout);
+    }
+    watchdog_ = svc_.loop.add_timer(deadline, [this] {
+        watchdog_ = 0;
+        on_watchdog();
+    });
+}
+
+void request_stream::on_watchdog() {
+    if (finished_) return;
+    const auto now = clock::now();
+    const auto& o = svc_.options;
+    if (now >= accepted_ + o.total_timeout) {
+        finish_error({protocol::error_code::upstream_timeout,
+                      "the request took longer than " + std::to_string(o.total_timeout.count()) +
+                          " ms",
+                      std::nullopt});
+    } else if (!first_byte_ && now >= accepted_ + o.first_byte_timeout) {
+        finish_error({protocol::error_code::upstream_timeout,
+                      "the LLM server sent nothing within " +
+                          std::to_string(o.first_byte_timeout.count()) + " ms",
+                      std::nullopt});
+    } else if (first_byte_ && now >= last_data_ + o.idle_timeout) {
+        finish_error({protocol::error_code::upstream_timeout,
+                      "the LLM server stalled: nothing for " +
+                          std::to_string(o.idle_timeout.count()) + " ms",
+                      std::nullopt});
+    } else {
+        arm_watchdog();
+    }
+}
+
+}  // namespace llmb

@@ -1,0 +1,114 @@
+// One request in flight: it publishes start, drives its upstream transfer, relays what the LLM
+// server streams, and ends with exactly one terminal event. The type guarantees that: every way
+// out goes through finish(), and the destructor of a request that has not finished sends an
+// `internal` error.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/event_loop.hpp"
+#include "daemon/event_sender.hpp"
+#include "daemon/http_client.hpp"
+#include "daemon/options.hpp"
+#include "protocol/envelope.hpp"
+#include "protocol/error.hpp"
+#include "protocol/openai.hpp"
+#include "protocol/request.hpp"
+#include "protocol/sse.hpp"
+
+namespace llmb {
+
+struct stream_services {
+    event_loop& loop;
+    http_client& http;
+    mqtt_link& mqtt;
+    const bridge_options& options;
+};
+
+enum class outcome { done, cancelled, error };
+
+class request_stream final : public http_handler {
+public:
+    using finished_handler = std::function<void(request_stream&)>;
+
+    request_stream(stream_services& services, std::string client, protocol::request req,
+                   event_sender sender, finished_handler on_finished);
+    ~request_stream() override;
+    request_stream(const request_stream&) = delete;
+    request_stream& operator=(const request_stream&) = delete;
+
+    // Publishes start and sends the request upstream.
+    void begin();
+    // Ends with done/cancelled; the upstream transfer is aborted at once.
+    void cancel();
+    // Ends with an error event (shutting_down, overloaded, ...).
+    void fail(protocol::error err);
+
+    bool finished() const noexcept { return finished_; }
+    const std::string& client() const noexcept { return client_; }
+    const std::string& id() const noexcept { return req_.id; }
+
+    bool on_data(long http_status, std::string_view bytes) override;
+    void on_complete(CURLcode result, long http_status, std::string_view error_text) override;
+
+private:
+    using clock = std::chrono::steady_clock;
+
+    void handle_event(const protocol::sse_event& ev);
+    void handle_text(std::string_view text, bool reasoning);
+    void flush_pending();
+    void finish_done(std::string finish_reason);
+    void finish_error(protocol::error err);
+    void finish(outcome how, const std::function<std::string(std::uint64_t)>& terminal,
+                std::string_view type, std::string_view detail);
+    void arm_watchdog();
+    void on_watchdog();
+    void stop_transfer();
+    std::string effective_model() const;
+
+    stream_services& svc_;
+    std::string client_;
+    protocol::request req_;
+    event_sender sender_;
+    finished_handler on_finished_;
+
+    http_client::transfer_id transfer_ = 0;
+    bool transfer_active_ = false;
+    bool finished_ = false;
+    bool in_upstream_callback_ = false;
+
+    protocol::sse_parser sse_;
+    std::vector<protocol::sse_event> events_;
+    protocol::tool_call_accumulator tools_;
+    std::string tool_calls_json_;  // set from a whole (non-SSE) answer, or at the end
+    bool body_is_json_ = false;   // a 200 answer without SSE (the server ignored stream:true)
+    bool body_checked_ = false;
+    std::string body_;            // error bodies and non-SSE answers, bounded
+    long http_status_ = 0;
+
+    std::string whole_text_;       // whole mode: the answer, sent at the end
+    std::string whole_reasoning_;
+    std::string pending_text_;     // flush_ms coalescing
+    std::string pending_reasoning_;
+    event_loop::timer_id flush_timer_ = 0;
+
+    std::optional<std::string> finish_reason_;
+    std::optional<protocol::token_usage> usage_;
+    std::string upstream_model_;
+    std::uint64_t chunks_ = 0;
+    std::uint64_t bytes_ = 0;
+
+    clock::time_point accepted_;
+    std::optional<clock::time_point> first_byte_;
+    std::optional<clock::time_point> first_token_;
+    clock::time_point last_data_;
+    event_loop::timer_id watchdog_ = 0;
+};
+
+}  // namespace llmb
