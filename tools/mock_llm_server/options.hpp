@@ -1,0 +1,29 @@
+// Command line of mock-llm-server.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace llmb::mock {
+
+struct server_options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;  // 0: an ephemeral port
+    std::string model = "mock-model";
+    std::size_t tokens = 16;
+    std::int64_t delay_ns = 0;    // between tokens
+    std::int64_t loading_ns = 0;  // /health answers 503 this long after start
+    std::string api_key;          // empty: no authentication
+};
+
+struct parsed_options {
+    std::optional<server_options> options;  // empty when the program should exit
+    int exit_code = 0;                      // then: 0 after --help, 2 after an error
+};
+
+// Parses argv; prints --help to stdout and errors to stderr.
+parsed_options parse_options(int argc, char** argv);
+
+}  // namespace llmb::mock

@@ -1,0 +1,48 @@
+// Everything a chat completion request decides about its answer, computed once when it arrives:
+// body parsing, "#mock" directives, the answer, its timing and its fault. Pure.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+#include "answer.hpp"
+#include "chat_request.hpp"
+#include "directives.hpp"
+
+namespace llmb::mock {
+
+struct plan_defaults {
+    std::string model;        // used when the request names none
+    std::size_t tokens = 16;  // answer tokens when no tokens=N directive
+    std::int64_t delay_ns = 0;
+};
+
+struct chat_plan {
+    explicit chat_plan(answer a) : reply(std::move(a)) {}
+
+    answer reply;
+    std::string model;
+    bool stream = false;
+    bool include_usage = false;
+    std::size_t prompt_tokens = 0;
+    std::size_t completion_tokens = 0;  // pieces, plus the injected one of invalid_utf8
+    std::string finish_reason;          // stop, length or tool_calls
+    fault_kind fault = fault_kind::none;
+    std::size_t fault_at = 0;  // pieces sent before a mid-stream fault strikes
+    std::int64_t ttfb_ns = 0;
+    std::int64_t delay_ns = 0;
+};
+
+// The plan for body, or the error response to send at once (bad JSON, missing messages, a bad
+// directive).
+std::variant<chat_plan, request_error> make_plan(std::string_view body,
+                                                 const plan_defaults& defaults);
+
+// How many bytes of the prompt a tool call's "query" argument quotes.
+inline constexpr std::size_t tool_query_bytes = 40;
+
+}  // namespace llmb::mock

@@ -1,0 +1,116 @@
+// The endpoints: health, models, chat completions and the /mock/ control paths.
+#include "server.hpp"
+
+#include <string>
+#include <variant>
+
+#include "clock.hpp"
+#include "connection.hpp"
+#include "http_response.hpp"
+#include "protocol/json_text.hpp"
+
+namespace llmb::mock {
+
+namespace {
+
+std::string models_json(std::string_view model) {
+    std::string body = R"({"object":"list","data":[{"id":)";
+    protocol::append_json_string(body, model);
+    body += R"(,"object":"model","owned_by":"mock"}]})";
+    return body;
+}
+
+}  // namespace
+
+void server::handle_request(connection& c, const request_head& head, std::string_view body) {
+    c.keep_alive = head.keep_alive;
+    const std::string_view path = target_path(head.target);
+    if (path == "/v1/chat/completions" || path == "/chat/completions") {
+        if (head.method != "POST") {
+            reply(c, 405, error_body(405, "use POST", "invalid_request_error"), json_type);
+            return;
+        }
+        start_chat(c, head, body);
+        return;
+    }
+    if (head.method == "GET") {
+        if (path == "/health" || path == "/v1/health") {
+            if (monotonic_ns() < ready_ns_) {
+                reply(c, 503, error_body(503, "Loading model", "unavailable_error"), json_type);
+            } else {
+                reply(c, 200, R"({"status":"ok"})", json_type);
+            }
+            return;
+        }
+        if (path == "/v1/models" || path == "/models") {
+            reply(c, 200, models_json(options_.model), json_type);
+            return;
+        }
+        if (path == "/mock/stats") {
+            reply(c, 200, stats_json(), json_type);
+            return;
+        }
+        if (path == "/mock/last_request") {
+            if (have_last_request_) {
+                reply(c, 200, last_request_, "application/json");
+            } else {
+                reply(c, 404, error_body(404, "no chat completion request yet", "not_found_error"),
+                      json_type);
+            }
+            return;
+        }
+    }
+    reply(c, 404, error_body(404, "File Not Found", "not_found_error"), json_type);
+}
+
+void server::start_chat(connection& c, const request_head& head, std::string_view body) {
+    ++stats_.requests;
+    last_request_.assign(body);
+    have_last_request_ = true;
+    if (!options_.api_key.empty()) {
+        const std::string_view auth = head.authorization;
+        const std::string_view scheme = "Bearer ";
+        if (auth.substr(0, scheme.size()) != scheme ||
+            auth.substr(scheme.size()) != options_.api_key) {
+            reply(c, 401, error_body(401, "Invalid API Key", "authentication_error"), json_type);
+            return;
+        }
+    }
+    auto planned = make_plan(body, defaults_);
+    if (const auto* error = std::get_if<request_error>(&planned)) {
+        reply(c, error->status, error->body, json_type);
+        return;
+    }
+    chat_plan& plan = std::get<chat_plan>(planned);
+    completion_meta meta{"chatcmpl-mock" + std::to_string(++completions_),
+                         realtime_ns() / 1'000'000'000, plan.model};
+    c.job =
+        std::make_unique<chat_job>(std::move(plan), std::move(meta), c.keep_alive, monotonic_ns());
+    c.stream_counted = false;
+    ++stats_.active;
+    drive(c);
+}
+
+void server::reply(connection& c, int status, std::string_view body, std::string_view type) {
+    append_response(c.out, status, type, body, c.keep_alive);
+    if (!c.keep_alive) {
+        c.close_after_write = true;
+    }
+}
+
+std::string server::stats_json() const {
+    std::string body = R"({"requests":)";
+    append_uint(body, stats_.requests);
+    body += R"(,"streams_started":)";
+    append_uint(body, stats_.streams_started);
+    body += R"(,"streams_completed":)";
+    append_uint(body, stats_.streams_completed);
+    body += R"(,"streams_aborted":)";
+    append_uint(body, stats_.streams_aborted);
+    body += R"(,"active":)";
+    append_uint(body, stats_.active);
+    body += '}';
+    return body;
+}
+
+}  // namespace llmb::mock
