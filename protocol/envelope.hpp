@@ -2,6 +2,7 @@
 // object that begins with "id", "seq" and "type" in that order.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,13 +19,13 @@ struct token_usage {
 };
 
 struct done_info {
-    std::string finish_reason;  // stop | length | tool_calls | cancelled | content_filter
+    std::string finish_reason;         // stop | length | tool_calls | cancelled | content_filter
     std::optional<token_usage> usage;  // "usage": null when the upstream reported none
-    std::uint64_t chunks = 0;    // chunk events sent (text and reasoning)
-    std::uint64_t bytes = 0;     // UTF-8 bytes of all chunk "text" (reasoning not counted)
+    std::uint64_t chunks = 0;          // chunk events sent (text and reasoning)
+    std::uint64_t bytes = 0;           // UTF-8 bytes of all chunk "text" (reasoning not counted)
     std::uint64_t duration_ms = 0;
-    std::optional<std::uint64_t> ttft_ms;          // null when no text came
-    std::optional<double> tokens_per_second;       // null when unknown
+    std::optional<std::uint64_t> ttft_ms;     // null when no text came
+    std::optional<double> tokens_per_second;  // null when unknown
 };
 
 struct session_message {
@@ -50,8 +51,15 @@ std::string encode_session(std::string_view id, std::uint64_t seq, bool ok,
 std::string encode_frag(std::string_view id, std::uint64_t seq, std::string_view of,
                         std::uint64_t part, std::uint64_t parts, std::string_view data);
 
-// Fixed bytes of a chunk event around its escaped text (everything but the text's escaped
-// characters, quotes included) for this id and seq.
+// Fixed bytes of a chunk event around its text: everything but the text's escaped characters,
+// the text's quotes included. encode_chunk(id, seq, text, reasoning).size() equals
+// chunk_overhead(id, seq, reasoning) + json_string_size(text) - 2; with empty text it is the
+// whole event.
 std::size_t chunk_overhead(std::string_view id, std::uint64_t seq, bool reasoning) noexcept;
+
+// The same for a frag event around its data: encode_frag(id, seq, of, part, parts, data).size()
+// equals frag_overhead(id, seq, of, part, parts) + json_string_size(data) - 2.
+std::size_t frag_overhead(std::string_view id, std::uint64_t seq, std::string_view of,
+                          std::uint64_t part, std::uint64_t parts) noexcept;
 
 }  // namespace llmb::protocol

@@ -22,8 +22,8 @@ std::size_t publish_packet_size(std::size_t topic_len, std::size_t payload_len,
 
 // Largest payload for which publish_packet_size(...) <= packet_limit; 0 when not even an empty
 // payload fits.
-std::size_t max_payload(std::size_t packet_limit, std::size_t topic_len,
-                        std::size_t properties_len, int qos, mqtt_version v) noexcept;
+std::size_t max_payload(std::size_t packet_limit, std::size_t topic_len, std::size_t properties_len,
+                        int qos, mqtt_version v) noexcept;
 
 // Number of bytes at the start of text, whole UTF-8 characters only, whose JSON-escaped size is
 // at most max_escaped and whose raw size is at most max_raw. An invalid byte counts as one
@@ -32,7 +32,7 @@ std::size_t fitting_prefix(std::string_view text, std::size_t max_escaped,
                            std::size_t max_raw = std::numeric_limits<std::size_t>::max()) noexcept;
 
 struct chunk_split {
-    std::vector<std::string> payloads;  // chunk event JSON, one per message
+    std::vector<std::string> payloads;    // chunk event JSON, one per message
     std::vector<std::string_view> texts;  // the slice of the input text each payload carries
     bool ok = true;  // false when max_payload is too small for even one character
 };
@@ -40,6 +40,7 @@ struct chunk_split {
 // Splits text into consecutive chunk events, numbered from seq (advanced past the last one),
 // each payload at most max_payload bytes and each slice of text at most max_raw bytes (the
 // limit of the raw text topic). Slices join to text exactly. Empty text gives no events.
+// Each chunk is as large as fits. On failure (ok false) nothing is returned and seq is unchanged.
 chunk_split split_chunks(std::string_view id, std::uint64_t& seq, std::string_view text,
                          bool reasoning, std::size_t max_payload,
                          std::size_t max_raw = std::numeric_limits<std::size_t>::max());
@@ -53,12 +54,18 @@ struct frag_split {
 // frag events numbered from seq, `of` naming the event's type, whose data slices (cut at UTF-8
 // boundaries) join to event_json. seq is advanced past the last message sent.
 // Convention: the inner event carries the seq of its first frag (part 0).
+// On failure (ok false) nothing is returned and seq is unchanged.
 frag_split split_event(std::string_view id, std::uint64_t& seq, std::string_view of,
                        std::string_view event_json, std::size_t max_payload);
 
-// The smallest max_payload with which any event of a request with this id can be sent
-// (a frag carrying one character with 20-digit seq/part/parts). Requests whose budget is below
-// it are refused with bad_request.
+// Bounds a request is planned for: at most this many messages (seq below it) and frags of one
+// event. A request that outgrows them on a tiny packet limit ends with an internal error.
+inline constexpr std::uint64_t planned_max_seq = 9'999'999;
+inline constexpr std::uint64_t planned_max_parts = 99'999;
+
+// The smallest max_payload with which every event of a request with this id can be sent while it
+// stays within the planned bounds (a frag carrying one escaped character, of "tool_calls").
+// Requests whose budget is below it are refused with bad_request.
 std::size_t min_payload_for(std::string_view id) noexcept;
 
 }  // namespace llmb::protocol
