@@ -2,7 +2,7 @@
 function(llmb_set_warnings target)
   target_compile_options(${target} PRIVATE
     -Wall -Wextra -Wshadow -Wconversion -Wsign-conversion -Wnon-virtual-dtor
-    -Wold-style-cast -Wcast-align -Woverloaded-virtual -Wnull-dereference)
+    -Wold-style-cast -Wcast-align -Woverloaded-virtual)
   if(LLMB_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

@@ -19,7 +19,7 @@ public:
     // order; messages that arrive early are held until the gap before them fills.
     void feed(std::string_view payload, std::vector<nlohmann::json>& out);
 
-    bool finished() const noexcept { return finished_; }  // the terminal event was delivered
+    bool finished() const noexcept { return finished_; }        // the terminal event was delivered
     const std::string& text() const noexcept { return text_; }  // chunk text so far
     const std::string& reasoning() const noexcept { return reasoning_; }
     std::uint64_t chunks() const noexcept { return chunks_; }
@@ -32,7 +32,13 @@ public:
 
 private:
     void deliver(nlohmann::json ev, std::vector<nlohmann::json>& out);
+    void deliver_frag(const nlohmann::json& ev, std::vector<nlohmann::json>& out);
+    void handle_event(nlohmann::json ev, std::vector<nlohmann::json>& out);
+    void check_done(const nlohmann::json& ev);
+    void reset_frag() noexcept;
+    void violation(std::string what);
 
+    std::string id_;  // the id of the first event: every event of the topic must carry it
     std::uint64_t next_seq_ = 0;
     std::vector<std::pair<std::uint64_t, nlohmann::json>> pending_;  // early messages
     std::string frag_of_;
