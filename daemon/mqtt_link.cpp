@@ -8,7 +8,9 @@ namespace llmb {
 
 namespace {
 constexpr std::chrono::milliseconds max_backoff{5000};
-}
+// Unacknowledged QoS 1 publishes the Paho client may hold (MQTT 3.1.1, or no Receive Maximum).
+constexpr std::size_t max_client_inflight = 1024;
+}  // namespace
 
 // Paho listeners run on the library's thread: they only count or hand over to the loop.
 class mqtt_link::delivery_listener : public mqtt::iaction_listener {
@@ -18,8 +20,13 @@ public:
         link_.acked_.fetch_add(1, std::memory_order_relaxed);
         link_.loop_.wake();
     }
-    void on_failure(const mqtt::token&) override {
+    void on_failure(const mqtt::token& tok) override {
         link_.failed_.fetch_add(1, std::memory_order_relaxed);
+        const int rc = tok.get_return_code();
+        const int reason = static_cast<int>(tok.get_reason_code());
+        link_.loop_.post([rc, reason] {
+            get_logger("mqtt")->warn("a publish failed (code {}, reason {})", rc, reason);
+        });
         link_.loop_.wake();
     }
 
@@ -32,22 +39,28 @@ public:
     explicit connect_listener(mqtt_link& link) : link_(link) {}
     void on_success(const mqtt::token& tok) override {
         // The token object belongs to the client; keep what we need by value.
-        auto props = std::make_shared<std::size_t>(0);
+        std::size_t max_packet = 0;
+        std::size_t receive_max = 0;
         try {
             const auto rsp = tok.get_connect_response();
             const auto& p = rsp.get_properties();
             if (p.contains(mqtt::property::MAXIMUM_PACKET_SIZE)) {
-                *props = mqtt::get<std::uint32_t>(p, mqtt::property::MAXIMUM_PACKET_SIZE);
+                max_packet = mqtt::get<std::uint32_t>(p, mqtt::property::MAXIMUM_PACKET_SIZE);
+            }
+            if (p.contains(mqtt::property::RECEIVE_MAXIMUM)) {
+                receive_max = mqtt::get<std::uint16_t>(p, mqtt::property::RECEIVE_MAXIMUM);
             }
         } catch (const std::exception&) {
-            // No CONNACK properties (MQTT 3.1.1): no broker limit announced.
+            // No CONNACK properties (MQTT 3.1.1): no broker limits announced.
         }
-        link_.loop_.post([l = &link_, props] {
-            if (*props != 0) {
+        link_.loop_.post([l = &link_, max_packet, receive_max] {
+            if (max_packet != 0) {
                 l->broker_max_packet_ = l->broker_max_packet_ == 0
-                                            ? *props
-                                            : std::min(l->broker_max_packet_, *props);
+                                            ? max_packet
+                                            : std::min(l->broker_max_packet_, max_packet);
             }
+            l->window_ = std::min(l->settings_.window, receive_max != 0 ? receive_max
+                                                                          : max_client_inflight);
             l->on_connected(nullptr);
         });
     }
@@ -111,6 +124,7 @@ mqtt_link::mqtt_link(event_loop& loop, mqtt_settings settings, message_handler o
         conn_opts_.set_clean_session(true);
     }
     conn_opts_.set_keep_alive_interval(settings_.keep_alive_s);
+    conn_opts_.set_max_inflight(static_cast<int>(max_client_inflight));
     conn_opts_.set_connect_timeout(10);
     conn_opts_.set_automatic_reconnect(false);  // we reconnect ourselves to see CONNACK again
     conn_opts_.set_will(mqtt::will_options(settings_.status_topic, settings_.offline_payload, 1,
@@ -217,7 +231,7 @@ void mqtt_link::publish(std::string topic, std::string payload, int qos, bool re
 }
 
 void mqtt_link::pump() {
-    while (ready_ && !queue_.empty() && in_flight_ < settings_.window) {
+    while (ready_ && !queue_.empty() && in_flight_ < window_) {
         auto& m = queue_.front();
         try {
             auto msg = mqtt::message::create(m.topic, m.payload, m.qos, m.retain);

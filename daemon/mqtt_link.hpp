@@ -30,7 +30,9 @@ struct mqtt_settings {
     std::string online_payload;
     std::string offline_payload;
     std::vector<std::string> filters;  // subscribed at QoS 1 on every connect
-    std::size_t window = 4096;         // unacknowledged publishes at most
+    // Unacknowledged publishes at most; also never more than the broker's Receive Maximum:
+    // Paho holds back what exceeds it and sends it late, so the window stays within it.
+    std::size_t window = 4096;
 };
 
 struct inbound_message {
@@ -98,6 +100,7 @@ private:
     std::atomic<std::uint64_t> failed_{0};
     std::deque<outbound> queue_;
     std::size_t in_flight_ = 0;
+    std::size_t window_ = 20;  // settings_.window limited by the broker; set on connect
     std::uint64_t published_ = 0;
     std::size_t broker_max_packet_ = 0;
     bool connecting_ = false;
