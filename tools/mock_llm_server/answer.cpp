@@ -177,8 +177,7 @@ std::size_t count_words(std::string_view text) noexcept {
     std::size_t n = 0;
     bool in_word = false;
     for (const char c : text) {
-        const bool space =
-            c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+        const bool space = is_word_space(c);
         if (!space && !in_word) {
             ++n;
         }

@@ -76,6 +76,11 @@ private:
 // FNV-1a hash of text: the seed of the word choice.
 std::uint64_t prompt_hash(std::string_view text) noexcept;
 
+// The bytes that separate words: space, \t, \n, \r, \f, \v.
+constexpr bool is_word_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
 // Number of whitespace-separated words in text.
 std::size_t count_words(std::string_view text) noexcept;
 

@@ -11,7 +11,6 @@ namespace llmb::mock {
 namespace {
 
 constexpr std::string_view invalid_utf8_bytes = "\xff\xfe";
-constexpr std::size_t ctx_size = 512;
 
 bool strikes_mid_stream(fault_kind f) noexcept {
     switch (f) {
@@ -32,15 +31,31 @@ job_action act(job_action::kind k, std::int64_t deadline_ns = 0) {
     return job_action{k, deadline_ns};
 }
 
-std::string ctx_exceeded_body(std::size_t prompt_tokens) {
+// Faults answered without generating anything: no time is spent on the answer's tokens.
+bool refuses_at_once(fault_kind f) noexcept {
+    switch (f) {
+        case fault_kind::http_500:
+        case fault_kind::http_400:
+        case fault_kind::http_429:
+        case fault_kind::http_503:
+        case fault_kind::ctx_exceeded:
+        case fault_kind::close_before_headers:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// Byte for byte what llama-server answers when the prompt does not fit its context.
+std::string ctx_exceeded_body(std::size_t prompt_tokens, std::size_t n_ctx) {
     std::string body = R"({"error":{"code":400,"message":"request ()";
     append_uint(body, prompt_tokens);
     body += " tokens) exceeds the available context size (";
-    append_uint(body, ctx_size);
+    append_uint(body, n_ctx);
     body += R"( tokens), try increasing it","type":"exceed_context_size_error","n_prompt_tokens":)";
     append_uint(body, prompt_tokens);
     body += R"(,"n_ctx":)";
-    append_uint(body, ctx_size);
+    append_uint(body, n_ctx);
     body += "}}";
     return body;
 }
@@ -64,11 +79,8 @@ job_action chat_job::advance(std::string& out, std::int64_t now_ns) {
     switch (phase_) {
         case phase::waiting: {
             std::int64_t due = start_ns_ + plan_.ttfb_ns;
-            const bool whole =
-                !plan_.stream && plan_.fault != fault_kind::http_500 &&
-                plan_.fault != fault_kind::http_400 && plan_.fault != fault_kind::http_429 &&
-                plan_.fault != fault_kind::http_503 && plan_.fault != fault_kind::ctx_exceeded;
-            if (whole) {  // the time the model would take to generate the whole answer
+            if (!plan_.stream && !refuses_at_once(plan_.fault)) {
+                // the time the model would take to generate the whole answer
                 due += plan_.delay_ns * static_cast<std::int64_t>(plan_.reply.size());
             }
             if (now_ns < due) {
@@ -123,10 +135,13 @@ job_action chat_job::respond(std::string& out, std::int64_t now_ns) {
         case fault_kind::http_503:
             return error(503, "mock service unavailable", "unavailable_error");
         case fault_kind::ctx_exceeded:
-            append_response(out, 400, json_type, ctx_exceeded_body(plan_.prompt_tokens),
-                            keep_alive_);
+            append_response(out, 400, json_type,
+                            ctx_exceeded_body(plan_.prompt_tokens, plan_.n_ctx), keep_alive_);
             phase_ = phase::ended;
             return act(job_action::kind::finished);
+        case fault_kind::close_before_headers:
+            phase_ = phase::ended;
+            return act(job_action::kind::close);
         default:
             break;
     }

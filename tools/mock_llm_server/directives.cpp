@@ -11,7 +11,7 @@ namespace {
 
 constexpr std::string_view marker = "#mock";
 
-constexpr std::array<std::pair<fault_kind, std::string_view>, 13> fault_names{{
+constexpr std::array<std::pair<fault_kind, std::string_view>, 14> fault_names{{
     {fault_kind::http_500, "http_500"},
     {fault_kind::http_400, "http_400"},
     {fault_kind::http_429, "http_429"},
@@ -25,6 +25,7 @@ constexpr std::array<std::pair<fault_kind, std::string_view>, 13> fault_names{{
     {fault_kind::malformed, "malformed"},
     {fault_kind::invalid_utf8, "invalid_utf8"},
     {fault_kind::huge, "huge"},
+    {fault_kind::close_before_headers, "close_before_headers"},
 }};
 
 bool is_blank(char c) noexcept {
@@ -71,6 +72,10 @@ bool apply_item(std::string_view item, mock_directives& d, std::string& error) {
 
     if (key == "echo" && !has_value) {
         d.echo = true;
+        return true;
+    }
+    if (key == "echo_all" && !has_value) {
+        d.echo_all = true;
         return true;
     }
     if (!has_value) {
@@ -175,6 +180,24 @@ bool extract_directives(std::string& text, mock_directives& d, std::string& erro
     }
     text = std::move(kept);
     return true;
+}
+
+std::string without_directive_lines(std::string_view text) {
+    std::string kept;
+    if (text.find(marker) == std::string_view::npos) {
+        kept.assign(text);
+        return kept;
+    }
+    kept.reserve(text.size());
+    while (!text.empty()) {
+        const std::size_t lf = text.find('\n');
+        const std::size_t line_end = lf == std::string_view::npos ? text.size() : lf + 1;
+        if (!directive_items(text.substr(0, lf))) {
+            kept += text.substr(0, line_end);
+        }
+        text.remove_prefix(line_end);
+    }
+    return kept;
 }
 
 std::string_view fault_name(fault_kind f) noexcept {

@@ -27,6 +27,7 @@ enum class fault_kind {
     malformed,
     invalid_utf8,
     huge,
+    close_before_headers,
 };
 
 struct mock_directives {
@@ -34,6 +35,7 @@ struct mock_directives {
     std::optional<std::int64_t> delay_ns;  // delay_us=N or delay_ms=N (the last one given)
     std::int64_t ttfb_ns = 0;              // ttfb_ms=N
     bool echo = false;                     // echo
+    bool echo_all = false;                 // echo_all
     std::size_t piece = 4;                 // piece=N (echo piece size in bytes)
     std::size_t reasoning = 0;             // reasoning=N
     std::optional<std::string> finish;     // finish=stop|length
@@ -45,6 +47,9 @@ struct mock_directives {
 // Removes the directive lines from text and applies their items to d. Returns false with a
 // one-line reason in error for an unknown key or flag or a bad value.
 bool extract_directives(std::string& text, mock_directives& d, std::string& error);
+
+// text without its directive lines, which are not applied (for the history of echo_all).
+std::string without_directive_lines(std::string_view text);
 
 // The name a fault has in a directive ("http_500", ...).
 std::string_view fault_name(fault_kind f) noexcept;

@@ -5,17 +5,21 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace llmb::mock {
 
 struct server_options {
     std::string host = "127.0.0.1";
-    std::uint16_t port = 0;  // 0: an ephemeral port
-    std::string model = "mock-model";
+    std::uint16_t port = 0;            // 0: an ephemeral port
+    std::string model = "mock-model";  // the default model: the first of models if given
+    std::vector<std::string> models;   // --models: the only names a request may use
     std::size_t tokens = 16;
     std::int64_t delay_ns = 0;    // between tokens
     std::int64_t loading_ns = 0;  // /health answers 503 this long after start
     std::string api_key;          // empty: no authentication
+    std::size_t ctx = 0;          // context size in tokens; 0: unlimited
+    bool fail_health = false;     // /health starts answering 503
 };
 
 struct parsed_options {

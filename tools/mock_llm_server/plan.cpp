@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "http_response.hpp"
+#include "tokenize.hpp"
 
 namespace llmb::mock {
 
@@ -18,6 +19,20 @@ std::string_view trim_space(std::string_view s) noexcept {
     return s.substr(first, s.find_last_not_of(space) - first + 1);
 }
 
+// echo_all: "role:content" of every message, directive lines removed and trimmed, joined by '|'.
+std::string history_text(const chat_request& req) {
+    std::string text;
+    for (const chat_message& m : req.messages) {
+        if (!text.empty()) {
+            text += '|';
+        }
+        text += m.role;
+        text += ':';
+        text += trim_space(without_directive_lines(m.text));
+    }
+    return text;
+}
+
 answer make_answer(const chat_request& req, const mock_directives& d, std::uint64_t seed,
                    std::string_view user_text, std::size_t tokens) {
     if (req.has_tools) {
@@ -25,6 +40,9 @@ answer make_answer(const chat_request& req, const mock_directives& d, std::uint6
             req.tool_name.empty() ? std::string_view("tool") : std::string_view(req.tool_name);
         return answer::tools(seed, d.reasoning, name, utf8_prefix(user_text, tool_query_bytes),
                              d.tool_calls);
+    }
+    if (d.echo_all) {
+        return answer::echo(seed, d.reasoning, history_text(req), d.piece);
     }
     if (d.echo) {
         return answer::echo(seed, d.reasoning, std::string(user_text), d.piece);
@@ -35,6 +53,12 @@ answer make_answer(const chat_request& req, const mock_directives& d, std::uint6
     return answer::words(seed, d.reasoning, tokens);
 }
 
+bool known_model(const chat_request& req, const plan_defaults& defaults) {
+    return defaults.models.empty() || !req.model ||
+           std::find(defaults.models.begin(), defaults.models.end(), *req.model) !=
+               defaults.models.end();
+}
+
 }  // namespace
 
 std::variant<chat_plan, request_error> make_plan(std::string_view body,
@@ -42,6 +66,10 @@ std::variant<chat_plan, request_error> make_plan(std::string_view body,
     chat_request req;
     if (auto error = parse_chat_request(body, req)) {
         return std::move(*error);
+    }
+    if (!known_model(req, defaults)) {
+        return request_error{
+            404, error_body(404, "model '" + *req.model + "' not found", "not_found_error")};
     }
 
     mock_directives d;
@@ -55,14 +83,13 @@ std::variant<chat_plan, request_error> make_plan(std::string_view body,
     }
 
     std::string prompt;
-    std::size_t prompt_tokens = 0;
     for (const chat_message& m : req.messages) {
         if (!prompt.empty()) {
             prompt += '\n';
         }
         prompt += m.text;
-        prompt_tokens += count_words(m.text);
     }
+    const std::size_t prompt_tokens = prompt_token_count(req.messages);
     const std::string_view user_text =
         last_user != req.messages.rend() ? trim_space(last_user->text) : std::string_view{};
 
@@ -80,6 +107,12 @@ std::variant<chat_plan, request_error> make_plan(std::string_view body,
         plan.finish_reason = *d.finish;
     }
     plan.fault = d.fault;
+    if (defaults.ctx > 0) {
+        plan.n_ctx = defaults.ctx;
+        if (prompt_tokens + req.max_tokens.value_or(0) > defaults.ctx) {
+            plan.fault = fault_kind::ctx_exceeded;  // refused before anything is generated
+        }
+    }
     plan.fault_at = std::min(d.fault_after, plan.reply.size());
     plan.completion_tokens = plan.reply.size() + (d.fault == fault_kind::invalid_utf8 ? 1 : 0);
     plan.ttfb_ns = d.ttfb_ns;

@@ -34,6 +34,8 @@ constexpr std::size_t max_buffered_input = max_body_bytes + max_head_bytes;
 // Output not yet sent beyond which a timed stream waits instead of adding tokens.
 constexpr std::size_t output_high_water = 1024 * 1024;
 constexpr std::size_t keep_capacity = 1024 * 1024;
+// Chat completion request bodies kept for GET /mock/requests.
+constexpr std::size_t kept_requests = 100;
 
 [[noreturn]] void throw_errno(const char* what) {
     throw std::system_error(errno, std::generic_category(), what);
@@ -76,10 +78,12 @@ int open_listener(const std::string& host, std::uint16_t port) {
 
 server::server(server_options options)
     : options_(std::move(options)),
-      defaults_{options_.model, options_.tokens, options_.delay_ns},
+      defaults_{options_.model, options_.tokens, options_.delay_ns, options_.ctx, options_.models},
       ready_ns_(monotonic_ns() + options_.loading_ns),
       next_id_(first_connection_id),
-      read_buffer_(read_chunk) {
+      read_buffer_(read_chunk),
+      requests_(kept_requests),
+      health_status_(options_.fail_health ? 503 : 200) {
     listen_fd_ = open_listener(options_.host, options_.port);
 }
 

@@ -13,6 +13,7 @@
 #include "event_loop.hpp"
 #include "options.hpp"
 #include "plan.hpp"
+#include "request_log.hpp"
 
 namespace llmb::mock {
 
@@ -48,7 +49,10 @@ private:
     void read_input(connection& c);
     void process_input(connection& c);
     void handle_request(connection& c, const request_head& head, std::string_view body);
+    void handle_get(connection& c, std::string_view path);
     void start_chat(connection& c, const request_head& head, std::string_view body);
+    void tokenize(connection& c, std::string_view body);
+    void set_health(connection& c, std::string_view body);
     void reply(connection& c, int status, std::string_view body, std::string_view type);
     void drive(connection& c);
     void end_job(connection& c);
@@ -73,6 +77,8 @@ private:
     counters stats_;
     std::string last_request_;
     bool have_last_request_ = false;
+    request_log requests_;
+    int health_status_;  // what /health answers once loaded: 200 or 503
     std::uint64_t completions_ = 0;
 };
 
