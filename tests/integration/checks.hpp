@@ -1,0 +1,59 @@
+// Requests the tests send and the checks they share. The checks use doctest assertions.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "harness.hpp"
+#include "services.hpp"
+#include "test_client.hpp"
+
+namespace llmb::itest {
+
+// "#mock <directives>\n<text>": a prompt carrying directives for the mock server.
+std::string mock_prompt(std::string_view directives, std::string_view text = "question");
+
+// {"id":id,"prompt":mock_prompt("echo " + directives, text)}; no id when id is empty.
+nlohmann::json echo_request(std::string_view id, std::string_view text,
+                            std::string_view directives = "");
+
+// {"id":id,"prompt":mock_prompt(directives)}.
+nlohmann::json mock_request(std::string_view id, std::string_view directives);
+
+// A tools array with one function, "search"(query: string, n: integer).
+nlohmann::json search_tools();
+
+// calls is an OpenAI tool_calls array of `count` calls to "search", arguments as JSON strings
+// holding {"query":query,"n":i} with n counting up from 0 (what the mock server answers).
+void check_search_calls(const nlohmann::json& calls, std::size_t count, std::string_view query);
+
+// A non-ASCII text: accents, CJK, emoji, quotes, backslashes, newlines, a tab.
+std::string mixed_text();
+
+// Size of the PUBLISH packet that carried m, as the bridge sent it (no properties).
+std::size_t packet_size(const received& m);
+std::size_t largest_packet(const std::vector<received>& messages);
+
+// The seqs of the raw response messages are exactly 0..n-1 (n = messages).
+void check_seqs(const response_stream& s);
+
+// Structural checks every stream must pass: finished, one terminal as the last event, no
+// violations or lost seqs, no second topic, gapless seqs.
+void check_well_formed(const response_stream& s);
+
+// A successful stream: start (mode), chunks joining to text exactly, done with finish_reason,
+// usage, and chunks/bytes matching what arrived.
+void check_done(const response_stream& s, std::string_view text, std::string_view mode = "stream",
+                std::string_view finish_reason = "stop");
+
+// A stream ending with exactly one error event with this code.
+void check_error(const response_stream& s, std::string_view code);
+
+// Sends an echo request as `client` and checks that it is answered correctly: proof that the
+// bridge is still serving.
+void check_serving(test_client& c, std::string_view client, std::string_view id);
+
+}  // namespace llmb::itest

@@ -1,0 +1,173 @@
+#include "services.hpp"
+
+#include <unistd.h>
+
+#include <stdexcept>
+
+namespace llmb::itest {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+bool is_state(const received& m, const std::string& state) {
+    auto j = nlohmann::json::parse(m.payload, nullptr, false);
+    return j.is_object() && j.value("state", std::string()) == state;
+}
+
+}  // namespace
+
+broker::broker(const test_dir& dir, broker_options opts) {
+    std::string last_log;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        port_ = free_port();
+        std::string conf = "listener " + std::to_string(port_) + " 127.0.0.1\n" +
+                           "allow_anonymous true\n"
+                           "set_tcp_nodelay true\n"
+                           "persistence false\n"
+                           "log_dest file " +
+                           dir.file("mosquitto.log").string() + "\n";
+        if (::geteuid() == 0) {
+            conf += "user root\n";  // otherwise mosquitto drops to a user that cannot log here
+        }
+        if (opts.max_packet_size) {
+            conf += "max_packet_size " + std::to_string(*opts.max_packet_size) + "\n";
+        }
+        write_file(dir.file("mosquitto.conf"), conf);
+        proc_ = std::make_unique<process>(
+            "mosquitto",
+            std::vector<std::string>{mosquitto_path(), "-c", dir.file("mosquitto.conf").string()},
+            dir.path());
+        wait_until([&] { return !proc_->running() || can_connect(port_); }, 10s);
+        if (proc_->running() && can_connect(port_)) {
+            return;
+        }
+        // Most likely someone took the port between free_port() and mosquitto's bind.
+        last_log = read_file(dir.file("mosquitto.log")) + proc_->stderr_text();
+        proc_->terminate(2s);
+    }
+    throw std::runtime_error("mosquitto did not come up on a free port after 5 attempts: " +
+                             last_log);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+mock_llm::mock_llm(const test_dir& dir, std::vector<std::string> extra_args) {
+    std::vector<std::string> argv{mock_llm_path(), "--host", "127.0.0.1", "--port", "0"};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    proc_ = std::make_unique<process>("mock-llm-server", argv, dir.path());
+    const std::string marker = "listening on 127.0.0.1:";
+    auto read_port = [&]() -> std::uint16_t {
+        std::string out = proc_->stdout_text();
+        auto at = out.find(marker);
+        if (at == std::string::npos) {
+            return 0;
+        }
+        auto eol = out.find('\n', at);
+        if (eol == std::string::npos) {
+            return 0;  // the line is not complete yet
+        }
+        return static_cast<std::uint16_t>(
+            std::stoul(out.substr(at + marker.size(), eol - at - marker.size())));
+    };
+    wait_until([&] { return read_port() != 0 || !proc_->running(); }, 10s);
+    port_ = read_port();
+    if (port_ == 0) {
+        throw std::runtime_error(
+            "mock-llm-server printed no 'listening on 127.0.0.1:PORT' line within 10 s" +
+            std::string(proc_->running() ? "" : " (it exited)"));
+    }
+}
+
+nlohmann::json mock_llm::stats() const {
+    auto r = get("/mock/stats");
+    if (r.status != 200) {
+        throw std::runtime_error("GET /mock/stats: HTTP " + std::to_string(r.status));
+    }
+    return nlohmann::json::parse(r.body);
+}
+
+nlohmann::json mock_llm::last_request() const {
+    auto r = get("/mock/last_request");
+    if (r.status != 200) {
+        throw std::runtime_error("GET /mock/last_request: HTTP " + std::to_string(r.status));
+    }
+    return nlohmann::json::parse(r.body);
+}
+
+bool mock_llm::wait_stat(const std::string& key, std::uint64_t value, ms timeout) const {
+    return wait_until(
+        [&] {
+            auto s = stats();
+            return s.contains(key) && s[key].is_number_unsigned() &&
+                   s[key].get<std::uint64_t>() == value;
+        },
+        timeout, 20ms);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_url,
+               bridge_options opts)
+    : prefix_(opts.prefix) {
+    status_ = std::make_unique<test_client>(mqtt.url(), prefix_);
+    status_->subscribe(prefix_ + "/status");
+    std::vector<std::string> argv{bridge_path(), "--mqtt",      mqtt.url(), "--llm",
+                                  llm_url,       "--log-level", "debug"};
+    if (prefix_ != "llm") {
+        argv.insert(argv.end(), {"--prefix", prefix_});
+    }
+    argv.insert(argv.end(), opts.args.begin(), opts.args.end());
+    proc_ = std::make_unique<process>("llm-mqtt-bridge", argv, dir.path());
+    auto deadline = clock_type::now() + 15s;
+    while (clock_type::now() < deadline) {
+        if (wait_state("online", 200ms)) {
+            return;
+        }
+        if (!proc_->running()) {
+            throw std::runtime_error("llm-mqtt-bridge exited with status " +
+                                     std::to_string(proc_->wait_exit(0ms).value_or(-1)) +
+                                     " before publishing its online status");
+        }
+    }
+    throw std::runtime_error("llm-mqtt-bridge published no {\"state\":\"online\"} on " + prefix_ +
+                             "/status within 15 s");
+}
+
+bool bridge::wait_state(const std::string& state, ms timeout) {
+    return status_
+        ->wait_for(
+            prefix_ + "/status",
+            [&](const received& m) { return !m.retained && is_state(m, state); }, timeout)
+        .has_value();
+}
+
+bool bridge::went_offline() const {
+    for (const auto& m : status_->inbox()) {
+        if (!m.retained && is_state(m, "offline")) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+std::string llm_url_for(const stack_options& opts, const mock_llm& llm) {
+    if (opts.llm_unreachable) {
+        return "http://127.0.0.1:" + std::to_string(free_port());
+    }
+    return llm.url();
+}
+
+}  // namespace
+
+stack::stack(stack_options opts)
+    : dir(),
+      mqtt(dir, opts.broker),
+      llm(dir, opts.mock_args),
+      br(dir, mqtt, llm_url_for(opts, llm), opts.bridge) {}
+
+}  // namespace llmb::itest

@@ -1,0 +1,98 @@
+// The real programs a test runs against: mosquitto, the mock LLM server and the bridge, each
+// started on loopback ephemeral ports and ready (or failing loudly) when its constructor returns.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness.hpp"
+#include "test_client.hpp"
+
+namespace llmb::itest {
+
+struct broker_options {
+    std::optional<std::size_t> max_packet_size;  // mosquitto's max_packet_size
+};
+
+class broker {
+public:
+    explicit broker(const test_dir& dir, broker_options opts = {});
+
+    std::uint16_t port() const noexcept { return port_; }
+    std::string url() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+    process& proc() { return *proc_; }
+
+private:
+    std::uint16_t port_ = 0;
+    std::unique_ptr<process> proc_;
+};
+
+class mock_llm {
+public:
+    explicit mock_llm(const test_dir& dir, std::vector<std::string> extra_args = {});
+
+    std::uint16_t port() const noexcept { return port_; }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    process& proc() { return *proc_; }
+
+    http_response get(std::string_view path) const { return http_get(port_, path); }
+    nlohmann::json stats() const;         // GET /mock/stats
+    nlohmann::json last_request() const;  // GET /mock/last_request
+    // Polls /mock/stats until stats[key] == value; false at the deadline.
+    bool wait_stat(const std::string& key, std::uint64_t value, ms timeout) const;
+
+private:
+    std::uint16_t port_ = 0;
+    std::unique_ptr<process> proc_;
+};
+
+struct bridge_options {
+    std::string prefix = "llm";
+    std::vector<std::string> args;  // further command line options
+};
+
+class bridge {
+public:
+    // Starts llm-mqtt-bridge --mqtt <broker> --llm <llm_url> and waits for its online status.
+    bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_url,
+           bridge_options opts = {});
+
+    process& proc() { return *proc_; }
+    // A client subscribed to {prefix}/status since before the bridge started.
+    test_client& status() { return *status_; }
+    // Waits for a status message with this state published after the bridge started.
+    bool wait_state(const std::string& state, ms timeout);
+    // True when an offline status was seen (the will, or a clean shutdown).
+    bool went_offline() const;
+
+private:
+    std::string prefix_;
+    std::unique_ptr<test_client> status_;
+    std::unique_ptr<process> proc_;
+};
+
+struct stack_options {
+    broker_options broker;
+    std::vector<std::string> mock_args;
+    bridge_options bridge;
+    bool llm_unreachable = false;  // point --llm at a port with nothing listening
+};
+
+// A temporary directory, a broker, a mock LLM server and a bridge between them. Members are
+// destroyed in reverse order, so the programs stop before the directory is judged.
+struct stack {
+    explicit stack(stack_options opts = {});
+
+    test_dir dir;
+    broker mqtt;
+    mock_llm llm;
+    bridge br;
+};
+
+}  // namespace llmb::itest

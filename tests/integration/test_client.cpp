@@ -1,0 +1,318 @@
+#include "test_client.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <sstream>
+#include <stdexcept>
+
+#include <mqtt/async_client.h>
+
+namespace llmb::itest {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string unique_client_id() {
+    static std::atomic<unsigned> counter{0};
+    return "itest-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+std::vector<std::string_view> levels(std::string_view s) {
+    std::vector<std::string_view> out;
+    std::size_t pos = 0;
+    for (;;) {
+        auto slash = s.find('/', pos);
+        out.push_back(s.substr(pos, slash - pos));
+        if (slash == std::string_view::npos) {
+            return out;
+        }
+        pos = slash + 1;
+    }
+}
+
+std::string event_type(std::string_view payload) {
+    auto j = nlohmann::json::parse(payload, nullptr, false);
+    if (j.is_object() && j.contains("type") && j["type"].is_string()) {
+        return j["type"].get<std::string>();
+    }
+    return {};
+}
+
+}  // namespace
+
+bool topic_matches(std::string_view filter, std::string_view topic) {
+    auto f = levels(filter);
+    auto t = levels(topic);
+    for (std::size_t i = 0; i < f.size(); ++i) {
+        if (f[i] == "#") {
+            return true;
+        }
+        if (i >= t.size() || (f[i] != "+" && f[i] != t[i])) {
+            return false;
+        }
+    }
+    return f.size() == t.size();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string response_stream::raw_text() const {
+    std::string out;
+    for (const auto& m : text_messages) {
+        out += m.payload;
+    }
+    return out;
+}
+
+std::size_t response_stream::count(std::string_view type) const {
+    return static_cast<std::size_t>(std::count_if(events.begin(), events.end(), [&](const auto& e) {
+        return e.value("type", std::string()) == type;
+    }));
+}
+
+std::size_t response_stream::terminals() const {
+    return count("done") + count("error") + count("session");
+}
+
+const nlohmann::json* response_stream::first(std::string_view type) const {
+    for (const auto& e : events) {
+        if (e.value("type", std::string()) == type) {
+            return &e;
+        }
+    }
+    return nullptr;
+}
+
+const nlohmann::json& response_stream::last() const {
+    if (events.empty()) {
+        throw std::runtime_error("no event arrived for " + filter);
+    }
+    return events.back();
+}
+
+std::string response_stream::summary() const {
+    std::ostringstream out;
+    out << "stream " << (topic.empty() ? filter : topic) << ": " << messages.size() << " messages, "
+        << events.size() << " events";
+    if (!events.empty()) {
+        out << ", last "
+            << events.back().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    out << (finished() ? ", finished" : ", NOT finished") << ", missing seqs "
+        << assembler.missing();
+    for (const auto& v : assembler.violations()) {
+        out << "; violation: " << v;
+    }
+    for (const auto& t : other_topics) {
+        out << "; also on " << t;
+    }
+    return out.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+test_client::test_client(const std::string& broker_url, std::string prefix, bool v5)
+    : prefix_(std::move(prefix)), client_id_(unique_client_id()), v5_(v5) {
+    mqtt::create_options create(v5_ ? MQTTVERSION_5 : MQTTVERSION_3_1_1, 10000);
+    cli_ = std::make_unique<mqtt::async_client>(broker_url, client_id_, create, nullptr);
+    cli_->start_consuming();
+    mqtt::connect_options opts;
+    opts.set_mqtt_version(v5_ ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
+    if (v5_) {
+        opts.set_clean_start(true);
+    } else {
+        opts.set_clean_session(true);
+    }
+    opts.set_keep_alive_interval(30s);
+    opts.set_connect_timeout(5s);
+    auto tok = cli_->connect(opts);
+    if (!tok->wait_for(10s)) {
+        throw std::runtime_error("test client " + client_id_ + ": no CONNACK from " + broker_url +
+                                 " within 10 s");
+    }
+}
+
+test_client::~test_client() {
+    try {
+        if (cli_->is_connected()) {
+            cli_->disconnect()->wait_for(5s);
+        }
+        cli_->stop_consuming();
+    } catch (...) {
+        // The broker may already be gone; nothing to clean up then.
+    }
+}
+
+bool test_client::connected() const {
+    return cli_->is_connected();
+}
+
+void test_client::subscribe(const std::string& filter, int qos) {
+    auto tok = cli_->subscribe(filter, qos);
+    if (!tok->wait_for(10s)) {
+        throw std::runtime_error("no SUBACK for " + filter + " within 10 s");
+    }
+    if (v5_) {
+        const auto response = tok->get_subscribe_response();
+        auto codes = response.get_reason_codes();
+        if (codes.empty()) {
+            // For a single filter the client library reports the code on the token only.
+            codes.push_back(tok->get_reason_code());
+        }
+        for (auto rc : codes) {
+            if (rc >= 0x80) {
+                throw std::runtime_error("subscription to " + filter + " refused, reason " +
+                                         std::to_string(rc));
+            }
+        }
+    }
+}
+
+void test_client::subscribe_client(std::string_view client) {
+    subscribe(prefix_ + "/response/" + std::string(client) + "/#");
+    subscribe(prefix_ + "/text/" + std::string(client) + "/#");
+}
+
+void test_client::publish(const std::string& topic, std::string_view payload, int qos,
+                          bool retain) {
+    auto tok =
+        cli_->publish(mqtt::make_message(topic, payload.data(), payload.size(), qos, retain));
+    if (!tok->wait_for(10s)) {
+        throw std::runtime_error("publish to " + topic + " not acknowledged within 10 s");
+    }
+}
+
+void test_client::publish_raw_request(std::string_view client, std::string_view payload) {
+    publish(prefix_ + "/request/" + std::string(client), payload);
+}
+
+void test_client::publish_request(std::string_view client, const nlohmann::json& request) {
+    publish_raw_request(client, request.dump());
+}
+
+void test_client::publish_cancel(std::string_view client, std::string_view payload) {
+    publish(prefix_ + "/cancel/" + std::string(client), payload);
+}
+
+bool test_client::pump(clock_type::time_point deadline) {
+    mqtt::const_message_ptr msg;
+    auto left = std::chrono::duration_cast<ms>(deadline - clock_type::now());
+    bool got =
+        left > 0ms ? cli_->try_consume_message_for(&msg, left) : cli_->try_consume_message(&msg);
+    if (!got) {
+        return false;
+    }
+    if (!msg) {
+        // The client library queues an empty message when the connection is lost.
+        if (!cli_->is_connected()) {
+            throw std::runtime_error("test client " + client_id_ + " lost its connection");
+        }
+        return true;
+    }
+    inbox_.push_back(
+        received{msg->get_topic(), msg->to_string(), msg->get_qos(), msg->is_retained()});
+    return true;
+}
+
+void test_client::drain() {
+    while (pump(clock_type::now())) {
+    }
+}
+
+void test_client::refresh(response_stream& s) {
+    for (; s.scanned < inbox_.size(); ++s.scanned) {
+        const received& m = inbox_[s.scanned];
+        if (!s.text_topic.empty() && m.topic == s.text_topic) {
+            s.text_messages.push_back(m);
+            continue;
+        }
+        if (!topic_matches(s.filter, m.topic)) {
+            continue;
+        }
+        if (s.topic.empty()) {
+            s.topic = m.topic;
+            s.id = std::string(levels(m.topic).back());
+            std::string head = prefix_ + "/response/";
+            if (m.topic.rfind(head, 0) == 0) {
+                s.text_topic = prefix_ + "/text/" + m.topic.substr(head.size());
+                for (std::size_t i = 0; i < s.scanned; ++i) {
+                    if (inbox_[i].topic == s.text_topic) {
+                        s.text_messages.push_back(inbox_[i]);
+                    }
+                }
+            }
+        } else if (m.topic != s.topic) {
+            if (std::find(s.other_topics.begin(), s.other_topics.end(), m.topic) ==
+                s.other_topics.end()) {
+                s.other_topics.push_back(m.topic);
+            }
+            continue;
+        }
+        s.messages.push_back(m);
+        s.assembler.feed(m.payload, s.events);
+    }
+}
+
+response_stream test_client::collect(const std::string& filter_or_topic, ms timeout) {
+    response_stream s;
+    s.filter = filter_or_topic;
+    auto deadline = clock_type::now() + timeout;
+    for (;;) {
+        refresh(s);
+        if (s.finished() || !pump(deadline)) {
+            break;
+        }
+    }
+    refresh(s);
+    return s;
+}
+
+response_stream test_client::collect(std::string_view client, std::string_view id, ms timeout) {
+    return collect(prefix_ + "/response/" + std::string(client) + "/" + std::string(id), timeout);
+}
+
+bool test_client::await_text(response_stream& s, std::size_t bytes, ms timeout) {
+    auto deadline = clock_type::now() + timeout;
+    for (;;) {
+        refresh(s);
+        std::size_t have = 0;
+        for (const auto& m : s.text_messages) {
+            have += m.payload.size();
+        }
+        if (have >= bytes) {
+            return true;
+        }
+        if (!pump(deadline)) {
+            return false;
+        }
+    }
+}
+
+std::optional<received> test_client::wait_for(const std::string& filter,
+                                              const std::function<bool(const received&)>& pred,
+                                              ms timeout, std::size_t from) {
+    auto deadline = clock_type::now() + timeout;
+    std::size_t i = from;
+    for (;;) {
+        for (; i < inbox_.size(); ++i) {
+            if (topic_matches(filter, inbox_[i].topic) && pred(inbox_[i])) {
+                return inbox_[i];
+            }
+        }
+        if (!pump(deadline)) {
+            return std::nullopt;
+        }
+    }
+}
+
+bool test_client::wait_first_chunk(std::string_view client, std::string_view id, ms timeout) {
+    std::string topic = prefix_ + "/response/" + std::string(client) + "/" + std::string(id);
+    return wait_for(
+               topic, [](const received& m) { return event_type(m.payload) == "chunk"; }, timeout)
+        .has_value();
+}
+
+}  // namespace llmb::itest

@@ -1,0 +1,89 @@
+// Upstream faults: each gives exactly one terminal error with the right code, after the chunks
+// that were sent before it, and the bridge keeps serving.
+#include <doctest/doctest.h>
+
+#include "checks.hpp"
+
+namespace llmb::itest {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string k_echo = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ";
+
+TEST_SUITE("faults") {
+    TEST_CASE("HTTP errors before the stream give upstream_error") {
+        stack st;
+        test_client c(st.mqtt.url());
+        c.subscribe_client("f");
+        for (const char* fault : {"http_500", "http_400", "http_429", "http_503", "ctx_exceeded"}) {
+            CAPTURE(fault);
+            std::string id = std::string("e_") + fault;
+            c.publish_request("f", echo_request(id, k_echo, std::string("fault=") + fault));
+            auto s = c.collect("f", id, 10s);
+            check_error(s, "upstream_error");
+            CHECK(s.count("chunk") == 0);
+            check_serving(c, "f", std::string("ok_") + fault);
+        }
+    }
+
+    TEST_CASE("faults in the middle of the stream give upstream_error after the chunks sent") {
+        stack st;
+        test_client c(st.mqtt.url());
+        c.subscribe_client("f");
+        for (const char* fault :
+             {"error_event", "old_error", "reset", "no_done", "malformed", "invalid_utf8"}) {
+            CAPTURE(fault);
+            std::string id = std::string("m_") + fault;
+            c.publish_request(
+                "f", echo_request(id, k_echo, std::string("piece=4 fault_after=3 fault=") + fault));
+            auto s = c.collect("f", id, 10s);
+            check_error(s, "upstream_error");
+            INFO(s.summary());
+            // Three 4-byte pieces went out before the fault, and nothing after it.
+            CHECK(s.text() == k_echo.substr(0, 12));
+            check_serving(c, "f", std::string("ok_") + fault);
+        }
+    }
+
+    TEST_CASE("a stalled stream and a silent server give upstream_timeout") {
+        stack_options opts;
+        opts.bridge.args = {"--idle-timeout-ms", "300", "--first-byte-timeout-ms", "1000"};
+        stack st(opts);
+        test_client c(st.mqtt.url());
+        c.subscribe_client("f");
+
+        auto started = clock_type::now();
+        c.publish_request("f", echo_request("stall", k_echo, "piece=4 fault_after=2 fault=stall"));
+        auto s = c.collect("f", "stall", 10s);
+        check_error(s, "upstream_timeout");
+        CHECK(s.text() == k_echo.substr(0, 8));
+        CHECK(clock_type::now() - started < 5s);
+        check_serving(c, "f", "ok_stall");
+
+        c.publish_request("f", echo_request("ttfb", k_echo, "ttfb_ms=5000"));
+        auto t = c.collect("f", "ttfb", 10s);
+        check_error(t, "upstream_timeout");
+        CHECK(t.count("chunk") == 0);
+        check_serving(c, "f", "ok_ttfb");
+    }
+
+    TEST_CASE("an LLM server with nothing listening gives upstream_unavailable") {
+        stack_options opts;
+        opts.llm_unreachable = true;
+        stack st(opts);
+        test_client c(st.mqtt.url());
+        c.subscribe_client("f");
+        for (const char* id : {"u1", "u2"}) {
+            CAPTURE(id);
+            c.publish_request("f", echo_request(id, k_echo));
+            auto s = c.collect("f", id, 10s);
+            check_error(s, "upstream_unavailable");
+            CHECK(s.last()["retryable"] == true);
+        }
+        CHECK(st.br.proc().running());
+    }
+}
+
+}  // namespace
+}  // namespace llmb::itest
