@@ -1,0 +1,132 @@
+// The daemon's configuration: parsed from YAML into an immutable value, validated completely
+// (unknown keys, wrong types and out-of-range values are errors, each with file:line:column and
+// the key path), with secrets taken from the file, a *_file key or an *_env key.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/packet.hpp"
+#include "protocol/request.hpp"
+
+namespace llmb {
+
+struct mqtt_config {
+    std::string url = "tcp://127.0.0.1:1883";  // tcp://, mqtt:// (ssl:// comes with TLS)
+    std::string client_id;                     // empty: llm-mqtt-bridge-<host>-<pid>
+    protocol::mqtt_version version = protocol::mqtt_version::v5;
+    int keep_alive_s = 30;                     // 5..3600
+    std::string username;
+    std::string password;                      // password | password_file | password_env
+    std::size_t max_packet = 268435455;        // 64..268435455
+    int qos = 1;                               // 0 | 1
+    bool text_topic = true;
+};
+
+struct timeouts_config {
+    std::chrono::milliseconds connect{5000};
+    std::chrono::milliseconds first_byte{120000};
+    std::chrono::milliseconds idle{60000};
+    std::chrono::milliseconds total{600000};
+};
+
+struct backend_config {
+    std::string name;                  // unique; default "backend<N>"
+    std::string url;                   // http(s):// base URL, no trailing slash
+    std::string api_key;               // api_key | api_key_file | api_key_env; never logged
+    std::vector<std::string> models;   // models it serves; empty: any model
+    std::uint32_t slots = 4;           // requests it runs at once (llama-server -np), 1..1024
+    std::uint32_t queue = 1000;        // requests waiting for a slot before overloaded, 0..100000
+    std::uint32_t context_tokens = 0;  // context size for trimming; 0: sessions.context_tokens
+    std::chrono::milliseconds health_interval{10000};  // /health probe period; 0: no probe
+};
+
+enum class thinking_mode { server_default, on, off };
+
+struct lora_adapter {
+    int id = 0;
+    double scale = 1.0;
+};
+
+struct rate_limit_config {
+    double per_second = 10.0;  // requests a client may send per second on average; 0: no limit
+    double burst = 20.0;       // bucket size, >= 1
+};
+
+struct project_config {
+    std::string name;                // default: the prefix
+    std::string prefix = "llm";      // topic prefix, protocol::valid_prefix; unique
+    std::string system_prompt;       // prepended when the request has no system message
+    std::string model;               // default model for requests that name none
+    std::optional<double> temperature;
+    std::optional<double> top_p;
+    std::optional<std::uint32_t> max_tokens;  // default max_tokens
+    std::string tools_json;          // default tools as a compact JSON array; empty: none
+    thinking_mode thinking = thinking_mode::server_default;
+    std::vector<lora_adapter> lora;
+    bool legacy = false;             // also serve {prefix}/user_input (the old deployment)
+    protocol::request_limits request_limits;
+    rate_limit_config rate;
+    std::uint32_t max_concurrent_per_client = 16;  // 1..10000
+};
+
+struct sessions_config {
+    std::string state_dir;             // empty: sessions live in memory only
+    std::chrono::seconds ttl{86400};   // idle sessions expire
+    std::size_t max_sessions = 10000;  // least recently used go first
+    std::uint32_t context_tokens = 4096;  // default context size for trimming
+    std::size_t max_messages = 200;       // stored messages per session at most
+};
+
+struct config {
+    mqtt_config mqtt;
+    std::vector<backend_config> backends;   // at least one
+    timeouts_config timeouts;
+    std::vector<project_config> projects;   // at least one; prefixes unique
+    sessions_config sessions;
+    std::size_t max_in_flight = 4096;       // requests at once, all clients
+    std::chrono::milliseconds grace{10000}; // on SIGTERM
+    std::string log_level = "info";         // trace|debug|info|warn|error
+    std::string source;                     // the file it came from ("" for defaults)
+};
+
+struct config_error {
+    std::string file;
+    int line = 0;    // 1-based; 0 when unknown
+    int column = 0;  // 1-based; 0 when unknown
+    std::string path;     // key path, e.g. "backends[1].slots"
+    std::string message;
+    // "file:line:column: path: message"
+    std::string to_string() const;
+};
+
+// Where secrets come from, so that parsing stays free of I/O in tests.
+struct config_environment {
+    std::function<std::optional<std::string>(const std::string& name)> getenv;
+    // Reads a whole file; nullopt with why set when it cannot.
+    std::function<std::optional<std::string>(const std::string& path, std::string& why)> read_file;
+    static config_environment system();  // the real environment and file system
+};
+
+struct config_result {
+    std::shared_ptr<const config> cfg;   // set when there are no errors
+    std::vector<config_error> errors;    // every error found, in file order
+};
+
+// Parses YAML text. Defaults fill what the text leaves out; with no "backends" or "projects" the
+// defaults are one backend http://127.0.0.1:8080 and one project "llm".
+config_result parse_config(std::string_view yaml, const std::string& file_name,
+                           const config_environment& env);
+// Reads and parses a file (an unreadable file is one error).
+config_result load_config(const std::string& path, const config_environment& env);
+// The configuration with no file at all.
+std::shared_ptr<const config> default_config();
+
+}  // namespace llmb

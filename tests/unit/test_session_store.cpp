@@ -1,0 +1,462 @@
+// Conversation sessions in memory and on disk (daemon/session_store.hpp).
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/session_store.hpp"
+
+namespace fs = std::filesystem;
+using llmb::history_message;
+using llmb::session_key;
+using llmb::session_store;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A wall clock the test moves by hand; whole seconds so that files (in ms) restore it exactly.
+struct test_clock {
+    session_store::time_point now = session_store::time_point{} + 1'700'000'000s;
+    session_store::clock_fn fn() {
+        return [this] { return now; };
+    }
+};
+
+// A fresh directory under /tmp, removed with everything in it at the end of the test.
+struct temp_dir {
+    fs::path path;
+    temp_dir() {
+        std::string tmpl = "/tmp/llmb-sessions-XXXXXX";
+        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+        path = tmpl;
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
+        for (auto it = fs::recursive_directory_iterator(path, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+            fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+        }
+        fs::remove_all(path, ec);
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+};
+
+llmb::sessions_config config(std::size_t max_sessions = 100, std::size_t max_messages = 50,
+                             std::chrono::seconds ttl = 3600s, std::string state_dir = {}) {
+    llmb::sessions_config cfg;
+    cfg.max_sessions = max_sessions;
+    cfg.max_messages = max_messages;
+    cfg.ttl = ttl;
+    cfg.state_dir = std::move(state_dir);
+    return cfg;
+}
+
+session_key key(std::string session, std::string client = "dev1", std::string project = "llm") {
+    return {std::move(project), std::move(client), std::move(session)};
+}
+
+history_message u(std::string text, std::uint32_t tokens = 0) {
+    return {"user", std::move(text), tokens};
+}
+history_message a(std::string text, std::uint32_t tokens = 0) {
+    return {"assistant", std::move(text), tokens};
+}
+
+std::vector<std::string> contents(const llmb::session& s) {
+    std::vector<std::string> out;
+    for (const auto& m : s.messages) {
+        out.push_back(m.role + ":" + m.content);
+    }
+    return out;
+}
+
+fs::path file_of(const fs::path& dir, const session_key& k) {
+    return dir / "sessions" / k.project / k.client / (k.session + ".json");
+}
+
+std::string read_text(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_text(const fs::path& p, const std::string& text) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << text;
+}
+
+// Files under dir whose name contains ".tmp.".
+int tmp_files(const fs::path& dir) {
+    int n = 0;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+        n += e.path().filename().string().find(".tmp.") != std::string::npos ? 1 : 0;
+    }
+    return n;
+}
+
+bool any_contains(const std::vector<std::string>& lines, const std::string& part) {
+    for (const auto& l : lines) {
+        if (l.find(part) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("find, get_or_create, append, clear, set_system and erase") {
+    test_clock clock;
+    session_store store(config(), clock.fn());
+    CHECK(store.find(key("s1")) == nullptr);
+    CHECK_FALSE(store.append(key("s1"), u("q"), a("r")));  // no session: nothing stored
+    CHECK(store.size() == 0);
+
+    const auto created_at = clock.now;
+    const auto& s = store.get_or_create(key("s1"));
+    CHECK(s.messages.empty());
+    CHECK_FALSE(s.system.has_value());
+    CHECK(s.created == created_at);
+    CHECK(s.last_used == created_at);
+    CHECK(store.size() == 1);
+
+    clock.now += 5s;
+    CHECK(store.append(key("s1"), u("hi", 3), a("hello", 4)));
+    CHECK(store.append(key("s1"), u("and?"), a("bye")));
+    const auto* found = store.find(key("s1"));
+    REQUIRE(found != nullptr);
+    CHECK(contents(*found) ==
+          std::vector<std::string>{"user:hi", "assistant:hello", "user:and?", "assistant:bye"});
+    CHECK(found->messages[0].tokens == 3);
+    CHECK(found->messages[1].tokens == 4);
+    CHECK(found->messages[2].tokens == 0);
+    CHECK(found->created == created_at);
+
+    clock.now += 5s;
+    CHECK(store.find(key("s1"))->last_used == clock.now);             // find marks it used
+    CHECK(&store.get_or_create(key("s1")) == store.find(key("s1")));  // no second session
+
+    // Other keys are other sessions.
+    CHECK(store.find(key("s1", "dev2")) == nullptr);
+    CHECK(store.find(key("s1", "dev1", "maze")) == nullptr);
+
+    CHECK(store.set_system(key("s1"), "Be brief.").system == "Be brief.");
+    CHECK(store.clear(key("s1")));
+    CHECK(store.find(key("s1"))->messages.empty());
+    CHECK(store.find(key("s1"))->system == "Be brief.");
+    CHECK(store.set_system(key("s1"), std::nullopt).system == std::nullopt);
+    CHECK_FALSE(store.clear(key("nope")));
+
+    // set_system creates a session that does not exist.
+    const auto& s2 = store.set_system(key("s2"), "You are a maze guide.");
+    CHECK(s2.system == "You are a maze guide.");
+    CHECK(s2.created == clock.now);
+    CHECK(store.size() == 2);
+
+    CHECK(store.erase(key("s1")));
+    CHECK_FALSE(store.erase(key("s1")));
+    CHECK(store.find(key("s1")) == nullptr);
+    CHECK(store.size() == 1);
+    CHECK(store.take_warnings().empty());
+}
+
+TEST_CASE("list shows a client's sessions in name order without marking them used") {
+    test_clock clock;
+    session_store store(config(3), clock.fn());
+    store.get_or_create(key("b"));
+    clock.now += 1s;
+    store.append(key("b"), u("q"), a("r"));
+    store.set_system(key("a"), "sys");
+    store.get_or_create(key("c", "dev2"));
+    const auto l = store.list("llm", "dev1");
+    REQUIRE(l.size() == 2);
+    CHECK(l[0].session == "a");
+    CHECK(l[0].has_system);
+    CHECK(l[0].messages == 0);
+    CHECK(l[1].session == "b");
+    CHECK(l[1].messages == 2);
+    CHECK_FALSE(l[1].has_system);
+    CHECK(l[1].last_used == clock.now);
+    CHECK(store.list("llm", "dev3").empty());
+    CHECK(store.list("maze", "dev1").empty());
+    // "b" is still the least recently used: listing did not touch it.
+    store.get_or_create(key("d"));
+    CHECK(store.find(key("b")) == nullptr);
+}
+
+TEST_CASE("creating beyond max_sessions evicts the least recently used") {
+    test_clock clock;
+    session_store store(config(3), clock.fn());
+    for (const char* name : {"a", "b", "c"}) {
+        store.get_or_create(key(name));
+        clock.now += 1s;
+    }
+    store.find(key("a"));  // order of use now: b, c, a
+    store.get_or_create(key("d"));
+    CHECK(store.size() == 3);
+    CHECK(store.find(key("b")) == nullptr);  // order: c, a, d
+    store.append(key("c"), u("q"), a("r"));  // order: a, d, c
+    store.set_system(key("e"), "x");
+    CHECK(store.find(key("a")) == nullptr);
+    CHECK(store.find(key("c")) != nullptr);  // order: d, e, c
+    store.get_or_create(key("f"));
+    CHECK(store.find(key("d")) == nullptr);
+    CHECK(store.find(key("e")) != nullptr);
+    CHECK(store.find(key("f")) != nullptr);
+    CHECK(store.size() == 3);
+}
+
+TEST_CASE("expire removes the sessions idle for ttl or longer") {
+    test_clock clock;
+    session_store store(config(100, 50, 100s), clock.fn());
+    const auto start = clock.now;
+    store.get_or_create(key("old"));
+    clock.now = start + 50s;
+    store.get_or_create(key("new"));
+    CHECK(store.expire(start + 99s) == 0);
+    CHECK(store.expire(start + 100s) == 1);
+    CHECK(store.find(key("old")) == nullptr);
+    clock.now = start + 120s;
+    CHECK(store.find(key("new")) != nullptr);  // used again: idle since 120 s
+    CHECK(store.expire(start + 219s) == 0);
+    CHECK(store.expire(start + 220s) == 1);
+    CHECK(store.size() == 0);
+}
+
+TEST_CASE("max_messages drops the oldest whole turns") {
+    test_clock clock;
+    SUBCASE("even limit") {
+        session_store store(config(10, 4), clock.fn());
+        store.get_or_create(key("s"));
+        store.append(key("s"), u("1"), a("1"));
+        store.append(key("s"), u("2"), a("2"));
+        CHECK(store.find(key("s"))->messages.size() == 4);
+        store.append(key("s"), u("3"), a("3"));
+        CHECK(contents(*store.find(key("s"))) ==
+              std::vector<std::string>{"user:2", "assistant:2", "user:3", "assistant:3"});
+    }
+    SUBCASE("odd limit: never half a turn") {
+        session_store store(config(10, 5), clock.fn());
+        store.get_or_create(key("s"));
+        store.append(key("s"), u("1"), a("1"));
+        store.append(key("s"), u("2"), a("2"));
+        store.append(key("s"), u("3"), a("3"));
+        CHECK(contents(*store.find(key("s"))) ==
+              std::vector<std::string>{"user:2", "assistant:2", "user:3", "assistant:3"});
+    }
+    SUBCASE("a limit below one turn keeps nothing") {
+        session_store store(config(10, 1), clock.fn());
+        store.get_or_create(key("s"));
+        store.append(key("s"), u("1"), a("1"));
+        CHECK(store.find(key("s"))->messages.empty());
+    }
+}
+
+TEST_CASE("without a state_dir nothing touches the disk") {
+    test_clock clock;
+    session_store store(config(), clock.fn());
+    CHECK(store.load().empty());
+    store.set_system(key("s"), "x");
+    store.append(key("s"), u("q"), a("r"));
+    CHECK(store.take_warnings().empty());
+}
+
+TEST_CASE("sessions survive a restart: files, round trip, LRU order and TTL") {
+    temp_dir dir;
+    test_clock clock;
+    const auto start = clock.now;
+    const auto cfg = config(3, 50, 100s, dir.path.string());
+    {
+        session_store store(cfg, clock.fn());  // with fsync, as in production
+        CHECK(store.load().empty());
+        store.set_system(key("chat"), "Be brief. \"quoted\"\n");
+        clock.now += 10s;
+        store.append(key("chat"), u("Grüße, 你好", 7), a("{\"json\": true}", 9));
+        clock.now += 10s;
+        store.get_or_create(key("empty", "dev2", "maze"));
+        clock.now += 10s;
+        store.append(key("chat"), u("again"), a("ok"));  // chat: last used at +30 s
+        store.get_or_create(key("gone"));
+        CHECK(store.erase(key("gone")));
+        CHECK(store.take_warnings().empty());
+    }
+    CHECK(fs::is_regular_file(file_of(dir.path, key("chat"))));
+    CHECK(fs::is_regular_file(file_of(dir.path, key("empty", "dev2", "maze"))));
+    CHECK_FALSE(fs::exists(file_of(dir.path, key("gone"))));
+    CHECK_FALSE(fs::exists(dir.path / "sessions" / "maze" / "dev1"));
+    CHECK(tmp_files(dir.path) == 0);
+    const auto doc = nlohmann::json::parse(read_text(file_of(dir.path, key("chat"))));
+    CHECK(doc["session"] == "chat");
+    CHECK(doc["messages"].size() == 4);
+
+    clock.now = start + 60s;
+    session_store again(cfg, clock.fn());
+    CHECK(again.load().empty());
+    CHECK(again.size() == 2);
+    const auto l = again.list("llm", "dev1");
+    REQUIRE(l.size() == 1);
+    CHECK(l[0].last_used == start + 30s);  // restored, not "now"
+    const auto* chat = again.find(key("chat"));
+    REQUIRE(chat != nullptr);
+    CHECK(chat->system == "Be brief. \"quoted\"\n");
+    CHECK(chat->created == start);
+    CHECK(contents(*chat) == std::vector<std::string>{"user:Grüße, 你好",
+                                                      "assistant:{\"json\": true}", "user:again",
+                                                      "assistant:ok"});
+    CHECK(chat->messages[0].tokens == 7);
+    CHECK(chat->messages[1].tokens == 9);
+    CHECK(chat->messages[2].tokens == 0);
+    // TTL goes on from the recorded last use: "empty" was last used at +20 s.
+    CHECK(again.expire(start + 119s) == 0);
+    CHECK(again.expire(start + 120s) == 1);
+    CHECK_FALSE(fs::exists(file_of(dir.path, key("empty", "dev2", "maze"))));
+    CHECK_FALSE(fs::exists(dir.path / "sessions" / "maze"));
+}
+
+TEST_CASE("load drops what expired, evicts beyond max_sessions by last use, trims messages") {
+    temp_dir dir;
+    test_clock clock;
+    const auto start = clock.now;
+    {
+        session_store store(config(10, 50, 100s, dir.path.string()), clock.fn(), false);
+        for (const char* name : {"s0", "s1", "s2", "s3"}) {
+            store.get_or_create(key(name));
+            store.append(key(name), u("1"), a("1"));
+            store.append(key(name), u("2"), a("2"));
+            clock.now += 10s;
+        }
+        clock.now = start + 50s;
+        store.find(key("s1"));  // a touch alone is not written: s1 stays "used at +10 s"
+    }
+    // Restart at +105 s with room for two sessions of two messages: s0 (used at 0) has expired,
+    // s1 (+10 s) is evicted as the least recently used, s2 and s3 remain, trimmed.
+    clock.now = start + 105s;
+    session_store store(config(2, 2, 100s, dir.path.string()), clock.fn(), false);
+    CHECK(store.load().empty());
+    CHECK(store.size() == 2);
+    CHECK_FALSE(fs::exists(file_of(dir.path, key("s0"))));
+    CHECK_FALSE(fs::exists(file_of(dir.path, key("s1"))));
+    REQUIRE(store.find(key("s2")) != nullptr);
+    CHECK(contents(*store.find(key("s2"))) == std::vector<std::string>{"user:2", "assistant:2"});
+    // The trimmed history was written back.
+    const auto doc = nlohmann::json::parse(read_text(file_of(dir.path, key("s3"))));
+    CHECK(doc["messages"].size() == 2);
+    // LRU order continues: s2 was just found, so s3 goes first.
+    store.get_or_create(key("s4"));
+    CHECK(store.find(key("s3")) == nullptr);
+    CHECK_FALSE(fs::exists(file_of(dir.path, key("s3"))));
+}
+
+TEST_CASE("load skips corrupt and unexpected files with a warning and removes stale tmp files") {
+    temp_dir dir;
+    test_clock clock;
+    const auto cfg = config(10, 50, 3600s, dir.path.string());
+    {
+        session_store store(cfg, clock.fn(), false);
+        store.append(key("good"), u("q"), a("r"));  // no session yet: not stored
+        store.get_or_create(key("good"));
+        store.append(key("good"), u("q"), a("r"));
+        store.get_or_create(key("other"));
+    }
+    const auto sessions = dir.path / "sessions";
+    write_text(file_of(dir.path, key("bad")), "{\"version\":1,\"messages\":[");  // torn
+    write_text(file_of(dir.path, key("empty")), "");
+    // A valid file copied to another session's place.
+    fs::copy_file(file_of(dir.path, key("other")), file_of(dir.path, key("moved")));
+    write_text(sessions / "llm" / "dev1" / "notes.txt", "hello");
+    write_text(sessions / "llm" / "dev1" / "good.json.tmp.4242", "{\"half");
+    write_text(sessions / "llm" / "bad name!" / "x.json", "{}");
+    write_text(sessions / "stray-file", "x");
+
+    session_store store(cfg, clock.fn(), false);
+    const auto warnings = store.load();
+    CHECK(warnings.size() == 7);
+    CHECK(any_contains(warnings, "bad.json"));
+    CHECK(any_contains(warnings, "empty.json"));
+    CHECK(any_contains(warnings, "moved.json: project/client/session do not match"));
+    CHECK(any_contains(warnings, "notes.txt"));
+    CHECK(any_contains(warnings, "removed stale temporary file"));
+    CHECK(any_contains(warnings, "bad name!"));
+    CHECK(any_contains(warnings, "stray-file"));
+    CHECK(store.size() == 2);
+    CHECK(contents(*store.find(key("good"))) == std::vector<std::string>{"user:q", "assistant:r"});
+    CHECK(store.find(key("bad")) == nullptr);
+    CHECK(store.find(key("moved")) == nullptr);
+    CHECK_FALSE(fs::exists(sessions / "llm" / "dev1" / "good.json.tmp.4242"));
+    // Skipped files are left for a human to look at.
+    CHECK(fs::exists(file_of(dir.path, key("bad"))));
+}
+
+TEST_CASE("a change is written through a temporary file: a failed write leaves the old file") {
+    temp_dir dir;
+    test_clock clock;
+    const auto cfg = config(10, 50, 3600s, dir.path.string());
+    session_store store(cfg, clock.fn());
+    store.get_or_create(key("s"));
+    store.append(key("s"), u("1"), a("1"));
+    const auto file = file_of(dir.path, key("s"));
+    const std::string before = read_text(file);
+    CHECK(nlohmann::json::parse(before)["messages"].size() == 2);
+
+    // Something in the way of the temporary file: the write fails before the rename.
+    const auto tmp = file.parent_path() / ("s.json.tmp." + std::to_string(::getpid()));
+    fs::create_directory(tmp);
+    CHECK(store.append(key("s"), u("2"), a("2")));
+    auto warnings = store.take_warnings();
+    REQUIRE(warnings.size() == 1);
+    CHECK(any_contains(warnings, "not saved"));
+    CHECK(read_text(file) == before);                   // untouched
+    CHECK(store.find(key("s"))->messages.size() == 4);  // memory is right
+    fs::remove(tmp);
+    store.append(key("s"), u("3"), a("3"));
+    CHECK(store.take_warnings().empty());
+    CHECK(nlohmann::json::parse(read_text(file))["messages"].size() == 6);
+    CHECK(tmp_files(dir.path) == 0);
+
+    if (::geteuid() == 0) {
+        MESSAGE(
+            "running as root: directory permissions do not stop writes, read-only part "
+            "skipped");
+        return;
+    }
+    // A read-only directory: no temporary file can be made, the old file stays whole.
+    const std::string good = read_text(file);
+    fs::permissions(file.parent_path(), fs::perms::owner_read | fs::perms::owner_exec);
+    CHECK(store.append(key("s"), u("4"), a("4")));
+    CHECK(store.erase(key("other")) == false);
+    warnings = store.take_warnings();
+    REQUIRE(warnings.size() == 1);
+    CHECK(any_contains(warnings, "Permission denied"));
+    CHECK(read_text(file) == good);
+    CHECK(store.find(key("s"))->messages.size() == 8);
+    // Erasing cannot remove the file either: reported, and gone from memory all the same.
+    CHECK(store.erase(key("s")));
+    CHECK(store.take_warnings().size() == 1);
+    CHECK(store.size() == 0);
+    fs::permissions(file.parent_path(), fs::perms::owner_all);
+}
+
+TEST_CASE("a key that is not a valid name stays in memory only") {
+    temp_dir dir;
+    test_clock clock;
+    session_store store(config(10, 50, 3600s, dir.path.string()), clock.fn(), false);
+    store.get_or_create(key("../../escape"));
+    CHECK(store.append(key("../../escape"), u("q"), a("r")));
+    const auto warnings = store.take_warnings();
+    CHECK(warnings.size() == 1);
+    CHECK(any_contains(warnings, "kept in memory only"));
+    CHECK(store.find(key("../../escape"))->messages.size() == 2);
+    CHECK(fs::is_empty(dir.path));
+}
