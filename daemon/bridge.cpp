@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "daemon/log.hpp"
+#include "daemon/project_defaults.hpp"
 #include "protocol/envelope.hpp"
 #include "protocol/json_text.hpp"
 #include "protocol/topics.hpp"
@@ -24,59 +25,116 @@ std::string printable(std::string_view s) {
     return out;
 }
 
-mqtt_settings make_mqtt_settings(const bridge_options& o, std::string online,
-                                 std::string offline) {
-    mqtt_settings s;
-    s.uri = o.mqtt_uri;
-    s.client_id = o.client_id;
-    s.version = o.mqtt_version;
-    s.keep_alive_s = o.keep_alive_s;
-    s.status_topic = protocol::status_topic(o.prefix);
-    s.online_payload = std::move(online);
-    s.offline_payload = std::move(offline);
-    s.filters = {protocol::request_filter(o.prefix), protocol::cancel_filter(o.prefix)};
-    return s;
+std::vector<std::string> project_filters(const config& c) {
+    std::vector<std::string> f;
+    for (const auto& p : c.projects) {
+        f.push_back(protocol::request_filter(p.prefix));
+        f.push_back(protocol::cancel_filter(p.prefix));
+    }
+    return f;
 }
 
-}  // namespace
-
-bridge::bridge(event_loop& loop, const bridge_options& options)
-    : loop_(loop),
-      opts_(options),
-      http_(loop),
-      mqtt_(loop, make_mqtt_settings(options, status_payload(true), status_payload(false)),
-            [this](inbound_message&& m) { on_message(std::move(m)); }, nullptr, nullptr),
-      services_{loop, http_, mqtt_, opts_},
-      rng_(std::random_device{}()) {}
-
-bridge::~bridge() {
-    // Requests still here (the loop ended early) get their terminal from their destructors.
-    active_.clear();
-}
-
-std::string bridge::status_payload(bool online) const {
+std::string status_payload(const config& c, bool online) {
     std::string s = "{\"state\":";
     s += online ? "\"online\"" : "\"offline\"";
     s += ",\"client_id\":";
-    protocol::append_json_string(s, opts_.client_id);
+    protocol::append_json_string(s, c.mqtt.client_id);
     if (online) {
         s += ",\"version\":\"" LLMB_VERSION "\",\"pid\":" + std::to_string(getpid());
-        s += ",\"prefix\":";
-        protocol::append_json_string(s, opts_.prefix);
+        s += ",\"projects\":[";
+        for (std::size_t i = 0; i < c.projects.size(); ++i) {
+            if (i > 0) s += ',';
+            protocol::append_json_string(s, c.projects[i].prefix);
+        }
+        s += "]";
     }
     s += "}";
     return s;
 }
 
-void bridge::start() {
-    get_logger("bridge")->info("llm-mqtt-bridge {} starting: broker {}, LLM server {}, prefix '{}'",
-                               LLMB_VERSION, opts_.mqtt_uri, opts_.llm_url, opts_.prefix);
-    mqtt_.start();
+mqtt_settings make_mqtt_settings(const config& c) {
+    mqtt_settings s;
+    s.uri = c.mqtt.url;
+    s.client_id = c.mqtt.client_id;
+    s.version = c.mqtt.version;
+    s.keep_alive_s = c.mqtt.keep_alive_s;
+    s.username = c.mqtt.username;
+    s.password = c.mqtt.password;
+    s.status_topic = protocol::status_topic(c.projects.front().prefix);
+    s.online_payload = status_payload(c, true);
+    s.offline_payload = status_payload(c, false);
+    s.filters = project_filters(c);
+    return s;
 }
 
-std::string bridge::key(std::string_view client, std::string_view id) {
-    std::string k(client);
-    k += '/';
+}  // namespace
+
+bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
+    : loop_(loop),
+      cfg_(std::move(cfg)),
+      http_(loop),
+      backends_(loop, http_),
+      mqtt_(loop, make_mqtt_settings(*cfg_),
+            [this](inbound_message&& m) { on_message(std::move(m)); }, nullptr, nullptr),
+      services_{loop, http_, mqtt_, backends_},
+      rng_(std::random_device{}()) {
+    backends_.configure(cfg_->backends);
+    for (const auto& p : cfg_->projects) {
+        limiters_[p.prefix] = std::make_unique<rate_limiter>(p.rate);
+    }
+}
+
+bridge::~bridge() {
+    if (prune_timer_ != 0) loop_.cancel_timer(prune_timer_);
+    // Requests still here (the loop ended early) get their terminal from their destructors.
+    active_.clear();
+}
+
+void bridge::start() {
+    std::string prefixes;
+    for (const auto& p : cfg_->projects) prefixes += (prefixes.empty() ? "" : ", ") + p.prefix;
+    get_logger("bridge")->info(
+        "llm-mqtt-bridge {} starting: broker {}, {} backend(s), projects {}{}", LLMB_VERSION,
+        cfg_->mqtt.url, cfg_->backends.size(), prefixes,
+        cfg_->source.empty() ? "" : ", config " + cfg_->source);
+    mqtt_.start();
+    prune_limits();
+}
+
+void bridge::prune_limits() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [prefix, limiter] : limiters_) limiter->prune(now);
+    prune_timer_ = loop_.add_timer(std::chrono::seconds(30), [this] {
+        prune_timer_ = 0;
+        prune_limits();
+    });
+}
+
+void bridge::reload(std::shared_ptr<const config> cfg) {
+    const auto& old = *cfg_;
+    if (cfg->mqtt.url != old.mqtt.url || cfg->mqtt.client_id != old.mqtt.client_id ||
+        cfg->mqtt.version != old.mqtt.version || cfg->mqtt.username != old.mqtt.username ||
+        cfg->mqtt.password != old.mqtt.password) {
+        get_logger("bridge")->warn("mqtt connection settings changed: they apply after a restart");
+    }
+    std::unordered_map<std::string, std::unique_ptr<rate_limiter>> limiters;
+    for (const auto& p : cfg->projects) {
+        limiters[p.prefix] = std::make_unique<rate_limiter>(p.rate);
+    }
+    limiters_ = std::move(limiters);
+    backends_.configure(cfg->backends);
+    cfg_ = std::move(cfg);
+    mqtt_.set_filters(project_filters(*cfg_));
+    get_logger("bridge")->info("configuration reloaded{}: {} project(s), {} backend(s)",
+                               cfg_->source.empty() ? "" : " from " + cfg_->source,
+                               cfg_->projects.size(), cfg_->backends.size());
+}
+
+std::string bridge::key(std::string_view prefix, std::string_view client, std::string_view id) {
+    std::string k(prefix);
+    k += '\n';
+    k += client;
+    k += '\n';
     k += id;
     return k;
 }
@@ -93,95 +151,119 @@ std::string bridge::generate_id() {
 }
 
 void bridge::on_message(inbound_message&& msg) {
-    const auto in = protocol::parse_inbound(msg.topic, opts_.prefix);
-    if (!in) {
-        get_logger("bridge")->debug("ignoring a message on '{}'", printable(msg.topic));
-        return;
+    for (const auto& project : cfg_->projects) {
+        const auto in = protocol::parse_inbound(msg.topic, project.prefix);
+        if (!in) continue;
+        if (!protocol::valid_name(in->client)) {
+            // No topic can be built for this client: the message cannot be answered.
+            get_logger("bridge")->warn(
+                "dropping a message on '{}': the client segment must match "
+                "[A-Za-z0-9_.-]{{1,64}}",
+                printable(msg.topic));
+            return;
+        }
+        switch (in->kind) {
+            case protocol::inbound_kind::request:
+                on_request(project, in->client, msg.payload);
+                return;
+            case protocol::inbound_kind::cancel:
+                on_cancel(project, in->client, msg.payload);
+                return;
+            case protocol::inbound_kind::session:
+                reply_error(project, in->client, generate_id(),
+                            {protocol::error_code::bad_request,
+                             "session operations are not supported by this bridge version",
+                             std::nullopt},
+                            0);
+                return;
+        }
     }
-    if (!protocol::valid_name(in->client)) {
-        // No topic can be built for this client: the message cannot be answered.
-        get_logger("bridge")->warn(
-            "dropping a message on '{}': the client segment must match [A-Za-z0-9_.-]{{1,64}}",
-            printable(msg.topic));
-        return;
-    }
-    switch (in->kind) {
-        case protocol::inbound_kind::request:
-            on_request(in->client, msg.payload);
-            break;
-        case protocol::inbound_kind::cancel:
-            on_cancel(in->client, msg.payload);
-            break;
-        case protocol::inbound_kind::session:
-            reply_error(in->client, generate_id(),
-                        {protocol::error_code::bad_request,
-                         "session operations are not supported by this bridge version",
-                         std::nullopt},
-                        0);
-            break;
-    }
+    get_logger("bridge")->debug("ignoring a message on '{}'", printable(msg.topic));
 }
 
-void bridge::on_request(const std::string& client, std::string_view payload) {
-    auto decoded = protocol::decode_request(payload, opts_.limits, generate_id());
+void bridge::on_request(const project_config& project, const std::string& client,
+                        std::string_view payload) {
+    auto decoded = protocol::decode_request(payload, project.request_limits, generate_id());
     if (decoded.err) {
         get_logger("bridge")->info("[{}] client={} rejected: {}: {}", decoded.id, client,
                                    protocol::to_string(decoded.err->code), decoded.err->message);
-        reply_error(client, decoded.id, *decoded.err, 0);
+        reply_error(project, client, decoded.id, *decoded.err, 0);
         return;
     }
     protocol::request& req = *decoded.req;
     const std::size_t request_limit = req.max_packet.value_or(0);
+    auto refuse = [&](protocol::error_code code, std::string message,
+                      std::optional<std::uint32_t> retry_after) {
+        get_logger("bridge")->info("[{}] client={} refused: {}: {}", req.id, client,
+                                   protocol::to_string(code), message);
+        reply_error(project, client, req.id, {code, std::move(message), retry_after},
+                    request_limit);
+    };
     if (stopping_) {
-        reply_error(client, req.id,
-                    {protocol::error_code::shutting_down,
-                     "the bridge is shutting down; send the request again in a moment", 1000},
-                    request_limit);
+        refuse(protocol::error_code::shutting_down,
+               "the bridge is shutting down; send the request again in a moment", 1000);
         return;
     }
-    if (active_.size() >= opts_.max_in_flight) {
-        reply_error(client, req.id,
-                    {protocol::error_code::overloaded,
-                     "the bridge has too many requests in flight; try again shortly", 1000},
-                    request_limit);
-        return;
-    }
-    const std::string k = key(client, req.id);
+    const std::string k = key(project.prefix, client, req.id);
     if (active_.count(k) != 0) {
         // Most likely a QoS 1 redelivery; answering would corrupt the stream in flight.
         get_logger("bridge")->warn("[{}] client={} ignored: a request with this id is in flight",
                                    req.id, client);
         return;
     }
-    event_sender sender(mqtt_, opts_.qos, protocol::response_topic(opts_.prefix, client, req.id),
-                        opts_.text_topic ? protocol::text_topic(opts_.prefix, client, req.id)
-                                         : std::string(),
-                        req.id, request_limit, opts_.max_packet);
-    if (!sender.feasible()) {
-        reply_error(client, req.id,
-                    {protocol::error_code::bad_request,
-                     "max_packet " + std::to_string(sender.limit()) +
-                         " is too small for the events of this request (client and id make the "
-                         "topic long); allow larger packets or use shorter names",
-                     std::nullopt},
-                    0);
+    if (active_.size() >= cfg_->max_in_flight) {
+        refuse(protocol::error_code::overloaded,
+               "the bridge has too many requests in flight; try again shortly", 1000);
         return;
     }
+    const std::string client_key = project.prefix + '\n' + client;
+    auto per_client = per_client_.find(client_key);
+    if (per_client != per_client_.end() &&
+        per_client->second >= project.max_concurrent_per_client) {
+        refuse(protocol::error_code::rate_limited,
+               "this client already has " + std::to_string(per_client->second) +
+                   " requests in flight, the most allowed; wait for one to finish",
+               500);
+        return;
+    }
+    std::uint32_t retry_after = 0;
+    if (!limiters_.at(project.prefix)->try_acquire(client_key, std::chrono::steady_clock::now(),
+                                                   retry_after)) {
+        refuse(protocol::error_code::rate_limited,
+               "this client sends requests faster than allowed; slow down", retry_after);
+        return;
+    }
+    event_sender sender(mqtt_, cfg_->mqtt.qos,
+                        protocol::response_topic(project.prefix, client, req.id),
+                        cfg_->mqtt.text_topic ? protocol::text_topic(project.prefix, client, req.id)
+                                              : std::string(),
+                        req.id, request_limit, cfg_->mqtt.max_packet);
+    if (!sender.feasible()) {
+        refuse(protocol::error_code::bad_request,
+               "max_packet " + std::to_string(sender.limit()) +
+                   " is too small for the events of this request (client and id make the topic "
+                   "long); allow larger packets or use shorter names",
+               std::nullopt);
+        return;
+    }
+    apply_project_defaults(req, project);
     auto stream = std::make_unique<request_stream>(
-        services_, client, std::move(req), std::move(sender),
+        services_, cfg_, project, client, std::move(req), std::move(sender),
         [this](request_stream& s) { on_finished(s); });
     request_stream& ref = *stream;
     active_.emplace(k, std::move(stream));
+    ++per_client_[client_key];
     ref.begin();
 }
 
-void bridge::on_cancel(const std::string& client, std::string_view payload) {
+void bridge::on_cancel(const project_config& project, const std::string& client,
+                       std::string_view payload) {
     const auto c = protocol::decode_cancel(payload);
     if (c.err) {
-        reply_error(client, generate_id(), *c.err, 0);
+        reply_error(project, client, generate_id(), *c.err, 0);
         return;
     }
-    auto it = active_.find(key(client, *c.id));
+    auto it = active_.find(key(project.prefix, client, *c.id));
     if (it == active_.end()) {
         get_logger("bridge")->debug("[{}] client={} cancel ignored: not in flight", *c.id,
                                     client);
@@ -190,11 +272,12 @@ void bridge::on_cancel(const std::string& client, std::string_view payload) {
     it->second->cancel();
 }
 
-void bridge::reply_error(const std::string& client, const std::string& id,
-                         const protocol::error& err, std::size_t request_limit) {
+void bridge::reply_error(const project_config& project, const std::string& client,
+                         const std::string& id, const protocol::error& err,
+                         std::size_t request_limit) {
     auto send = [&](std::size_t limit) {
-        event_sender s(mqtt_, opts_.qos, protocol::response_topic(opts_.prefix, client, id), "",
-                       id, limit, opts_.max_packet);
+        event_sender s(mqtt_, cfg_->mqtt.qos, protocol::response_topic(project.prefix, client, id),
+                       "", id, limit, cfg_->mqtt.max_packet);
         return s.send("error", [&](std::uint64_t seq) {
             return protocol::encode_error(id, seq, err);
         });
@@ -209,7 +292,10 @@ void bridge::reply_error(const std::string& client, const std::string& id,
 
 void bridge::on_finished(request_stream& stream) {
     ++served_;
-    auto it = active_.find(key(stream.client(), stream.id()));
+    const std::string& prefix = stream.project().prefix;
+    auto pc = per_client_.find(prefix + '\n' + stream.client());
+    if (pc != per_client_.end() && --pc->second == 0) per_client_.erase(pc);
+    auto it = active_.find(key(prefix, stream.client(), stream.id()));
     if (it != active_.end()) {
         std::shared_ptr<request_stream> done(std::move(it->second));
         active_.erase(it);
@@ -223,12 +309,12 @@ void bridge::shutdown(std::function<void()> done) {
     stopping_ = true;
     on_stopped_ = std::move(done);
     get_logger("bridge")->info("shutting down: {} requests in flight, grace {} ms",
-                               active_.size(), opts_.grace.count());
+                               active_.size(), cfg_->grace.count());
     if (active_.empty()) {
         finish_shutdown();
         return;
     }
-    grace_timer_ = loop_.add_timer(opts_.grace, [this] {
+    grace_timer_ = loop_.add_timer(cfg_->grace, [this] {
         grace_timer_ = 0;
         std::vector<request_stream*> left;
         for (auto& [k, s] : active_) left.push_back(s.get());
@@ -243,6 +329,10 @@ void bridge::finish_shutdown() {
     if (shutdown_started_) return;
     shutdown_started_ = true;
     if (grace_timer_ != 0) loop_.cancel_timer(grace_timer_);
+    if (prune_timer_ != 0) {
+        loop_.cancel_timer(prune_timer_);
+        prune_timer_ = 0;
+    }
     mqtt_.shutdown(std::chrono::milliseconds(5000), [this] {
         get_logger("bridge")->info("stopped after serving {} requests", served_);
         if (on_stopped_) on_stopped_();

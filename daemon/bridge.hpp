@@ -9,18 +9,21 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
+#include "daemon/backend_pool.hpp"
+#include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/http_client.hpp"
 #include "daemon/mqtt_link.hpp"
-#include "daemon/options.hpp"
+#include "daemon/rate_limiter.hpp"
 #include "daemon/request_stream.hpp"
 
 namespace llmb {
 
 class bridge {
 public:
-    bridge(event_loop& loop, const bridge_options& options);
+    bridge(event_loop& loop, std::shared_ptr<const config> cfg);
     ~bridge();
     bridge(const bridge&) = delete;
     bridge& operator=(const bridge&) = delete;
@@ -30,26 +33,36 @@ public:
     // rest with shutting_down, publishes offline, disconnects, then calls done.
     void shutdown(std::function<void()> done);
     bool stopping() const noexcept { return stopping_; }
+    // Swaps in a new configuration for requests that arrive from now on; requests in flight
+    // keep theirs. MQTT connection settings take effect at the next restart.
+    void reload(std::shared_ptr<const config> cfg);
     std::size_t in_flight() const noexcept { return active_.size(); }
 
 private:
     void on_message(inbound_message&& msg);
-    void on_request(const std::string& client, std::string_view payload);
-    void on_cancel(const std::string& client, std::string_view payload);
-    void reply_error(const std::string& client, const std::string& id,
-                     const protocol::error& err, std::size_t request_limit);
+    void on_request(const project_config& project, const std::string& client,
+                    std::string_view payload);
+    void on_cancel(const project_config& project, const std::string& client,
+                   std::string_view payload);
+    void reply_error(const project_config& project, const std::string& client,
+                     const std::string& id, const protocol::error& err,
+                     std::size_t request_limit);
+    void prune_limits();
     void on_finished(request_stream& stream);
     void finish_shutdown();
     std::string generate_id();
-    std::string status_payload(bool online) const;
-    static std::string key(std::string_view client, std::string_view id);
+    static std::string key(std::string_view prefix, std::string_view client, std::string_view id);
 
     event_loop& loop_;
-    const bridge_options& opts_;
+    std::shared_ptr<const config> cfg_;
     http_client http_;
+    backend_pool backends_;
     mqtt_link mqtt_;
     stream_services services_;
     std::unordered_map<std::string, std::unique_ptr<request_stream>> active_;
+    std::unordered_map<std::string, std::unique_ptr<rate_limiter>> limiters_;  // by prefix
+    std::unordered_map<std::string, std::uint32_t> per_client_;  // prefix/client -> in flight
+    event_loop::timer_id prune_timer_ = 0;
     std::mt19937_64 rng_;
     std::uint64_t served_ = 0;
     bool stopping_ = false;

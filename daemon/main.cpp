@@ -7,8 +7,12 @@
 
 #include <cstdio>
 #include <exception>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "daemon/bridge.hpp"
+#include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/log.hpp"
 #include "daemon/options.hpp"
@@ -29,23 +33,55 @@ int block_signals() {
     return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+// The configuration from the file (or the defaults) with the command line applied; errors are
+// printed one per line.
+std::shared_ptr<const llmb::config> load(const llmb::command_line& cl, bool quiet_ok,
+                                         std::vector<std::string>& errors) {
+    const auto env = llmb::config_environment::system();
+    llmb::config_result r;
+    if (cl.config_path) {
+        r = llmb::load_config(*cl.config_path, env);
+    } else {
+        r.cfg = llmb::default_config();
+    }
+    for (const auto& e : r.errors) errors.push_back(e.to_string());
+    if (!r.cfg) return nullptr;
+    auto cfg = llmb::apply_overrides(*r.cfg, cl);
+    for (const auto& p : cfg->projects) {
+        if (!llmb::protocol::valid_prefix(p.prefix)) {
+            errors.push_back("--prefix: '" + p.prefix +
+                             "' is not a valid topic prefix (levels of [A-Za-z0-9_.-] "
+                             "separated by '/')");
+            return nullptr;
+        }
+    }
+    (void)quiet_ok;
+    return cfg;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     auto parsed = llmb::parse_command_line(argc, argv);
-    if (!parsed.options) {
+    if (!parsed.args) {
         std::fputs(parsed.output.c_str(), parsed.exit_code == 0 ? stdout : stderr);
         return parsed.exit_code;
     }
-    const llmb::bridge_options opts = std::move(*parsed.options);
-    if (!llmb::protocol::valid_prefix(opts.prefix)) {
-        std::fprintf(stderr,
-                     "llm-mqtt-bridge: --prefix '%s' is not a valid topic prefix (levels of "
-                     "[A-Za-z0-9_.-], separated by '/')\n",
-                     opts.prefix.c_str());
-        return 2;
+    const llmb::command_line cl = std::move(*parsed.args);
+    std::vector<std::string> errors;
+    auto cfg = load(cl, cl.check_config, errors);
+    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+    if (cl.check_config) {
+        if (cfg) {
+            std::printf("%s: configuration OK (%zu project(s), %zu backend(s))\n",
+                        cl.config_path ? cl.config_path->c_str() : "defaults",
+                        cfg->projects.size(), cfg->backends.size());
+        }
+        return cfg ? 0 : 1;
     }
-    llmb::init_logging(opts.log_level);
+    if (!cfg) return 1;
+
+    llmb::init_logging(spdlog::level::from_str(cfg->log_level));
     const int sigfd = block_signals();
     if (sigfd < 0) {
         std::perror("llm-mqtt-bridge: signalfd");
@@ -55,13 +91,24 @@ int main(int argc, char** argv) {
     int rc = 0;
     try {
         llmb::event_loop loop;
-        llmb::bridge bridge(loop, opts);
+        llmb::bridge bridge(loop, cfg);
         loop.watch(sigfd, EPOLLIN, [&](std::uint32_t) {
             signalfd_siginfo si{};
             while (::read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
                 if (si.ssi_signo == SIGHUP) {
-                    llmb::get_logger("main")->info("SIGHUP: nothing to reload without a config "
-                                                   "file");
+                    // Parsed into a new configuration; swapped in only when it is valid.
+                    std::vector<std::string> reload_errors;
+                    auto next = load(cl, false, reload_errors);
+                    for (const auto& e : reload_errors) {
+                        llmb::get_logger("main")->error("reload: {}", e);
+                    }
+                    if (!next) {
+                        llmb::get_logger("main")->error(
+                            "reload failed: the configuration in use stays");
+                        continue;
+                    }
+                    llmb::init_logging(spdlog::level::from_str(next->log_level));
+                    bridge.reload(std::move(next));
                     continue;
                 }
                 if (bridge.stopping()) {

@@ -124,6 +124,8 @@ mqtt_link::mqtt_link(event_loop& loop, mqtt_settings settings, message_handler o
         conn_opts_.set_clean_session(true);
     }
     conn_opts_.set_keep_alive_interval(settings_.keep_alive_s);
+    if (!settings_.username.empty()) conn_opts_.set_user_name(settings_.username);
+    if (!settings_.password.empty()) conn_opts_.set_password(settings_.password);
     conn_opts_.set_max_inflight(static_cast<int>(max_client_inflight));
     conn_opts_.set_connect_timeout(10);
     conn_opts_.set_automatic_reconnect(false);  // we reconnect ourselves to see CONNACK again
@@ -153,6 +155,30 @@ mqtt_link::~mqtt_link() {
 }
 
 void mqtt_link::start() { connect_now(); }
+
+void mqtt_link::set_filters(std::vector<std::string> filters) {
+    std::vector<std::string> added;
+    std::vector<std::string> removed;
+    for (const auto& f : filters) {
+        if (std::find(settings_.filters.begin(), settings_.filters.end(), f) ==
+            settings_.filters.end())
+            added.push_back(f);
+    }
+    for (const auto& f : settings_.filters) {
+        if (std::find(filters.begin(), filters.end(), f) == filters.end()) removed.push_back(f);
+    }
+    settings_.filters = std::move(filters);
+    if (!ready_) return;  // the next connect subscribes the new list
+    try {
+        if (!added.empty()) {
+            std::vector<int> qos(added.size(), 1);
+            client_->subscribe(mqtt::string_collection::create(added), qos);
+        }
+        if (!removed.empty()) client_->unsubscribe(mqtt::string_collection::create(removed));
+    } catch (const mqtt::exception& e) {
+        get_logger("mqtt")->error("changing subscriptions failed: {}", e.what());
+    }
+}
 
 void mqtt_link::connect_now() {
     if (connecting_ || stopping_) return;

@@ -26,6 +26,8 @@ struct mqtt_settings {
     std::string client_id;
     protocol::mqtt_version version = protocol::mqtt_version::v5;
     int keep_alive_s = 30;
+    std::string username;
+    std::string password;  // never logged
     std::string status_topic;
     std::string online_payload;
     std::string offline_payload;
@@ -52,6 +54,9 @@ public:
     mqtt_link& operator=(const mqtt_link&) = delete;
 
     void start();
+    // Subscribes filters that are new and unsubscribes those gone (and uses the new list on
+    // every later connect).
+    void set_filters(std::vector<std::string> filters);
     // Queues a message; sent in order as soon as the link is up and the window allows.
     void publish(std::string topic, std::string payload, int qos, bool retain = false);
     // Publishes the offline status, waits (bounded) for the queue to drain, disconnects.

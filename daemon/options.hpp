@@ -1,55 +1,41 @@
-// Everything an operator sets, in one struct (the config file of a later version fills the
-// same struct; command-line flags override it).
+// The command line: where the config file is, --check-config, and flags that override what the
+// file (or the defaults) say.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
-#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
-#include <spdlog/common.h>
-
-#include "protocol/packet.hpp"
-#include "protocol/request.hpp"
+#include "daemon/config.hpp"
 
 namespace llmb {
 
-struct bridge_options {
-    // MQTT
-    std::string mqtt_uri = "tcp://127.0.0.1:1883";
-    std::string client_id;  // default: llm-mqtt-bridge-<host>-<pid>
-    protocol::mqtt_version mqtt_version = protocol::mqtt_version::v5;
-    std::string prefix = "llm";
-    std::size_t max_packet = 268435455;  // configured cap on every PUBLISH packet
-    int qos = 1;                         // of response events
-    bool text_topic = true;              // publish raw text on {prefix}/text/{client}/{id}
-    int keep_alive_s = 30;
+struct command_line {
+    std::optional<std::string> config_path;  // --config FILE
+    bool check_config = false;               // --check-config: validate and exit 0/1
 
-    // LLM server
-    std::string llm_url = "http://127.0.0.1:8080";
-    std::string model;  // asked for when a request names none
-    std::chrono::milliseconds connect_timeout{5000};
-    std::chrono::milliseconds first_byte_timeout{120000};
-    std::chrono::milliseconds idle_timeout{60000};
-    std::chrono::milliseconds total_timeout{600000};
-
-    // Limits
-    protocol::request_limits limits;
-    std::size_t max_in_flight = 4096;  // requests at once, all clients; beyond: overloaded
-
-    // Process
-    std::chrono::milliseconds grace{10000};
-    spdlog::level::level_enum log_level = spdlog::level::info;
+    // Overrides, applied on top of the file at start and at every reload.
+    std::optional<std::string> mqtt_url, client_id, llm_url, model, prefix, log_level;
+    std::optional<protocol::mqtt_version> mqtt_version;
+    std::optional<std::size_t> max_packet, max_request_bytes, max_in_flight;
+    std::optional<int> qos;
+    bool no_text_topic = false;
+    std::optional<std::chrono::milliseconds> connect_timeout, first_byte_timeout, idle_timeout,
+        total_timeout, grace;
 };
 
 struct parse_outcome {
-    std::optional<bridge_options> options;  // set when the daemon should run
-    int exit_code = 0;                      // otherwise: exit with this
-    std::string output;                     // text for stdout (help, version) or stderr (error)
+    std::optional<command_line> args;  // set when the daemon should go on
+    int exit_code = 0;                 // otherwise: exit with this
+    std::string output;                // text for stdout (help, version) or stderr (error)
 };
 
 parse_outcome parse_command_line(int argc, const char* const* argv);
+
+// The configuration with the command line's overrides applied (--llm replaces the backends
+// with one, --model and --prefix apply to the first project), and a default client id.
+std::shared_ptr<const config> apply_overrides(const config& base, const command_line& cl);
 
 }  // namespace llmb

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "daemon/log.hpp"
+#include "daemon/project_defaults.hpp"
 #include "protocol/upstream_request.hpp"
 
 namespace llmb {
@@ -22,10 +23,13 @@ bool is_success(long status) { return status >= 200 && status < 300; }
 
 }  // namespace
 
-request_stream::request_stream(stream_services& services, std::string client,
+request_stream::request_stream(stream_services& services, std::shared_ptr<const config> cfg,
+                               const project_config& project, std::string client,
                                protocol::request req, event_sender sender,
                                finished_handler on_finished)
     : svc_(services),
+      cfg_(std::move(cfg)),
+      project_(project),
       client_(std::move(client)),
       req_(std::move(req)),
       sender_(std::move(sender)),
@@ -43,27 +47,85 @@ request_stream::~request_stream() {
     stop_transfer();
 }
 
-std::string request_stream::effective_model() const {
-    if (req_.model) return *req_.model;
-    return svc_.options.model;
-}
+std::string request_stream::effective_model() const { return model_for(req_, project_); }
 
 void request_stream::begin() {
     const std::string model = effective_model();
     sender_.send("start", [&](std::uint64_t seq) {
         return protocol::encode_start(req_.id, seq, model, req_.whole_mode(), req_.session);
     });
+    arm_watchdog();
+    choose_backend();
+}
 
-    protocol::upstream_options up;
-    up.model = model;
-    up.stream = true;
+void request_stream::choose_backend() {
+    const std::string model = effective_model();
+    const auto candidates = svc_.backends.candidates(model, tried_);
+    if (candidates.empty()) {
+        const bool any_tried = !tried_.empty();
+        finish_error({any_tried ? protocol::error_code::upstream_unavailable
+                                : protocol::error_code::bad_request,
+                      any_tried ? "no LLM server for this request could be reached; try again later"
+                                : "no LLM server serves the model '" + model + "'",
+                      std::nullopt});
+        return;
+    }
+    const std::size_t b = candidates.front();
+    std::size_t position = 0;
+    switch (svc_.backends.admit(b, *this, position)) {
+        case backend_pool::admission::granted:
+            start_upstream(b);
+            break;
+        case backend_pool::admission::queued:
+            queued_ = true;
+            sender_.send("status", [&](std::uint64_t seq) {
+                return protocol::encode_status_queued(req_.id, seq, position);
+            });
+            break;
+        case backend_pool::admission::full:
+            finish_error({protocol::error_code::overloaded,
+                          "every LLM server slot and queue place for this model is taken; try "
+                          "again shortly",
+                          1000});
+            break;
+    }
+}
+
+void request_stream::on_slot(std::size_t backend) {
+    if (finished_) {
+        svc_.backends.release(backend);
+        return;
+    }
+    if (queued_) {
+        queued_ = false;
+        sender_.send("status", [&](std::uint64_t seq) {
+            return protocol::encode_status_generating(req_.id, seq);
+        });
+    }
+    start_upstream(backend);
+}
+
+void request_stream::start_upstream(std::size_t backend) {
+    backend_ = backend;
+    const auto& be = svc_.backends.backend(backend);
+    backend_name_ = be.name;
+    upstream_started_ = clock::now();
+    last_data_ = *upstream_started_;
+    first_byte_.reset();
+    http_status_ = 0;
+    body_.clear();
+    body_checked_ = false;
+    body_is_json_ = false;
+    sse_ = protocol::sse_parser();
+
     http_request hr;
-    hr.url = svc_.options.llm_url + "/v1/chat/completions";
-    hr.body = protocol::encode_chat_completion(req_, up);
+    hr.url = be.url + "/v1/chat/completions";
+    hr.body = protocol::encode_chat_completion(req_, upstream_options_for(req_, project_));
     hr.headers = {"Content-Type: application/json", "Accept: text/event-stream"};
-    hr.connect_timeout_ms = static_cast<long>(svc_.options.connect_timeout.count());
+    if (!be.api_key.empty()) hr.headers.push_back("Authorization: Bearer " + be.api_key);
+    hr.connect_timeout_ms = static_cast<long>(cfg_->timeouts.connect.count());
     // The watchdog enforces the total timeout; curl's limit is only a backstop.
-    hr.total_timeout_ms = static_cast<long>(svc_.options.total_timeout.count()) + 5000;
+    hr.total_timeout_ms = static_cast<long>(cfg_->timeouts.total.count()) + 5000;
     try {
         transfer_ = svc_.http.start(hr, *this);
         transfer_active_ = true;
@@ -73,7 +135,20 @@ void request_stream::begin() {
                       std::nullopt});
         return;
     }
+    if (watchdog_ != 0) svc_.loop.cancel_timer(watchdog_);
     arm_watchdog();
+}
+
+void request_stream::release_backend() {
+    if (queued_) {
+        svc_.backends.withdraw(*this);
+        queued_ = false;
+    }
+    if (backend_) {
+        const std::size_t b = *backend_;
+        backend_.reset();
+        svc_.backends.release(b);
+    }
 }
 
 void request_stream::cancel() {
@@ -272,6 +347,7 @@ void request_stream::finish(outcome how,
                             std::string_view type, std::string_view detail) {
     finished_ = true;
     stop_transfer();
+    release_backend();
     if (watchdog_ != 0) {
         svc_.loop.cancel_timer(watchdog_);
         watchdog_ = 0;
@@ -284,9 +360,10 @@ void request_stream::finish(outcome how,
     const std::string model = upstream_model_.empty() ? effective_model() : upstream_model_;
     const auto log = get_logger("bridge");
     const auto level = how == outcome::error ? spdlog::level::warn : spdlog::level::info;
-    log->log(level, "[{}] client={} model={} outcome={} chunks={} bytes={} ttft_ms={} "
+    log->log(level, "[{}] client={} model={} backend={} outcome={} chunks={} bytes={} ttft_ms={} "
                     "duration_ms={} ({})",
              req_.id, client_, model.empty() ? "-" : model,
+             backend_name_.empty() ? "-" : backend_name_,
              how == outcome::done ? "done" : how == outcome::cancelled ? "cancelled" : "error",
              chunks_, bytes_,
              first_token_ ? std::to_string(ms_between(accepted_, *first_token_)) : "-",
@@ -307,7 +384,18 @@ void request_stream::on_complete(CURLcode result, long http_status, std::string_
     if (result != CURLE_OK) {
         const bool unreachable = !first_byte_ && (result == CURLE_COULDNT_CONNECT ||
                                                   result == CURLE_COULDNT_RESOLVE_HOST ||
-                                                  result == CURLE_COULDNT_RESOLVE_PROXY);
+                                                  result == CURLE_COULDNT_RESOLVE_PROXY ||
+                                                  result == CURLE_GOT_NOTHING);
+        if (unreachable && backend_) {
+            // Nothing reached the device yet: the next backend serving the model takes over.
+            get_logger("bridge")->warn("[{}] backend {} unreachable ({}); failing over", req_.id,
+                                       backend_name_, error_text);
+            svc_.backends.mark(*backend_, false);
+            tried_.push_back(backend_name_);
+            release_backend();
+            choose_backend();
+            return;
+        }
         if (unreachable) {
             finish_error({error_code::upstream_unavailable,
                           "cannot reach the LLM server (" + std::string(error_text) +
@@ -327,6 +415,7 @@ void request_stream::on_complete(CURLcode result, long http_status, std::string_
         }
         return;
     }
+    if (backend_) svc_.backends.mark(*backend_, true);  // it answered
     if (!is_success(http_status)) {
         finish_error({error_code::upstream_error,
                       "the LLM server answered HTTP " + std::to_string(http_status) + ": " +
@@ -375,12 +464,11 @@ void request_stream::on_complete(CURLcode result, long http_status, std::string_
 }
 
 void request_stream::arm_watchdog() {
-    const auto& o = svc_.options;
-    auto deadline = accepted_ + o.total_timeout;
-    if (!first_byte_) {
-        deadline = std::min(deadline, accepted_ + o.first_byte_timeout);
-    } else {
-        deadline = std::min(deadline, last_data_ + o.idle_timeout);
+    const auto& t = cfg_->timeouts;
+    auto deadline = accepted_ + t.total;
+    if (upstream_started_) {
+        deadline = std::min(deadline, first_byte_ ? last_data_ + t.idle
+                                                  : *upstream_started_ + t.first_byte);
     }
     watchdog_ = svc_.loop.add_timer(deadline, [this] {
         watchdog_ = 0;
@@ -391,21 +479,20 @@ void request_stream::arm_watchdog() {
 void request_stream::on_watchdog() {
     if (finished_) return;
     const auto now = clock::now();
-    const auto& o = svc_.options;
-    if (now >= accepted_ + o.total_timeout) {
+    const auto& t = cfg_->timeouts;
+    if (now >= accepted_ + t.total) {
         finish_error({protocol::error_code::upstream_timeout,
-                      "the request took longer than " + std::to_string(o.total_timeout.count()) +
-                          " ms",
+                      "the request took longer than " + std::to_string(t.total.count()) + " ms",
                       std::nullopt});
-    } else if (!first_byte_ && now >= accepted_ + o.first_byte_timeout) {
+    } else if (upstream_started_ && !first_byte_ && now >= *upstream_started_ + t.first_byte) {
         finish_error({protocol::error_code::upstream_timeout,
                       "the LLM server sent nothing within " +
-                          std::to_string(o.first_byte_timeout.count()) + " ms",
+                          std::to_string(t.first_byte.count()) + " ms",
                       std::nullopt});
-    } else if (first_byte_ && now >= last_data_ + o.idle_timeout) {
+    } else if (first_byte_ && now >= last_data_ + t.idle) {
         finish_error({protocol::error_code::upstream_timeout,
-                      "the LLM server stalled: nothing for " +
-                          std::to_string(o.idle_timeout.count()) + " ms",
+                      "the LLM server stalled: nothing for " + std::to_string(t.idle.count()) +
+                          " ms",
                       std::nullopt});
     } else {
         arm_watchdog();

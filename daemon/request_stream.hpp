@@ -12,10 +12,11 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/backend_pool.hpp"
+#include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/event_sender.hpp"
 #include "daemon/http_client.hpp"
-#include "daemon/options.hpp"
 #include "protocol/envelope.hpp"
 #include "protocol/error.hpp"
 #include "protocol/openai.hpp"
@@ -28,22 +29,25 @@ struct stream_services {
     event_loop& loop;
     http_client& http;
     mqtt_link& mqtt;
-    const bridge_options& options;
+    backend_pool& backends;
 };
 
 enum class outcome { done, cancelled, error };
 
-class request_stream final : public http_handler {
+class request_stream final : public http_handler, public slot_waiter {
 public:
     using finished_handler = std::function<void(request_stream&)>;
 
-    request_stream(stream_services& services, std::string client, protocol::request req,
+    // project points into cfg, which the request keeps alive: a reload does not change the
+    // settings of a request in flight.
+    request_stream(stream_services& services, std::shared_ptr<const config> cfg,
+                   const project_config& project, std::string client, protocol::request req,
                    event_sender sender, finished_handler on_finished);
     ~request_stream() override;
     request_stream(const request_stream&) = delete;
     request_stream& operator=(const request_stream&) = delete;
 
-    // Publishes start and sends the request upstream.
+    // Publishes start, then sends the request upstream (or queues it for a slot).
     void begin();
     // Ends with done/cancelled; the upstream transfer is aborted at once.
     void cancel();
@@ -53,9 +57,11 @@ public:
     bool finished() const noexcept { return finished_; }
     const std::string& client() const noexcept { return client_; }
     const std::string& id() const noexcept { return req_.id; }
+    const project_config& project() const noexcept { return project_; }
 
     bool on_data(long http_status, std::string_view bytes) override;
     void on_complete(CURLcode result, long http_status, std::string_view error_text) override;
+    void on_slot(std::size_t backend) override;
 
 private:
     using clock = std::chrono::steady_clock;
@@ -70,14 +76,24 @@ private:
     void arm_watchdog();
     void on_watchdog();
     void stop_transfer();
+    void choose_backend();
+    void start_upstream(std::size_t backend);
+    void release_backend();
     std::string effective_model() const;
 
     stream_services& svc_;
+    std::shared_ptr<const config> cfg_;
+    const project_config& project_;
     std::string client_;
     protocol::request req_;
     event_sender sender_;
     finished_handler on_finished_;
 
+    std::optional<std::size_t> backend_;  // holding a slot on it
+    std::string backend_name_;
+    std::vector<std::string> tried_;      // backends that could not be reached
+    bool queued_ = false;
+    std::optional<clock::time_point> upstream_started_;
     http_client::transfer_id transfer_ = 0;
     bool transfer_active_ = false;
     bool finished_ = false;

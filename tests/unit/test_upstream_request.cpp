@@ -128,3 +128,19 @@ TEST_CASE("numbers are written in their shortest exact form") {
     CHECK(body.find(R"("temperature":0.7,)") != std::string::npos);
     CHECK(body.find(R"("seed":9223372036854775807)") != std::string::npos);
 }
+
+TEST_CASE("thinking control and a LoRA choice go as llama-server reads them") {
+    const auto req = decoded(R"({"prompt":"hi"})");
+    p::upstream_options opts{"m", true, std::nullopt, ""};
+    json plain = body_of(req, opts);
+    CHECK_FALSE(plain.contains("chat_template_kwargs"));
+    CHECK_FALSE(plain.contains("lora"));
+
+    opts.enable_thinking = false;
+    opts.lora_json = R"([{"id":1,"scale":0.5}])";
+    json b = body_of(req, opts);
+    CHECK(b["chat_template_kwargs"] == json{{"enable_thinking", false}});
+    CHECK(b["lora"] == json::parse(R"([{"id":1,"scale":0.5}])"));
+    opts.enable_thinking = true;
+    CHECK(body_of(req, opts)["chat_template_kwargs"]["enable_thinking"] == true);
+}
