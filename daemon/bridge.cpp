@@ -8,6 +8,7 @@
 #include "daemon/project_defaults.hpp"
 #include "protocol/envelope.hpp"
 #include "protocol/json_text.hpp"
+#include "protocol/legacy.hpp"
 #include "protocol/topics.hpp"
 
 namespace llmb {
@@ -30,6 +31,8 @@ std::vector<std::string> project_filters(const config& c) {
     for (const auto& p : c.projects) {
         f.push_back(protocol::request_filter(p.prefix));
         f.push_back(protocol::cancel_filter(p.prefix));
+        f.push_back(protocol::session_filter(p.prefix));
+        if (p.legacy) f.push_back(protocol::legacy_input_topic(p.prefix));
     }
     return f;
 }
@@ -77,6 +80,7 @@ bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
       mqtt_(loop, make_mqtt_settings(*cfg_),
             [this](inbound_message&& m) { on_message(std::move(m)); }, nullptr, nullptr),
       services_{loop, http_, mqtt_, backends_},
+      sessions_(loop, mqtt_, backends_, cfg_),
       rng_(std::random_device{}()) {
     backends_.configure(cfg_->backends);
     for (const auto& p : cfg_->projects) {
@@ -97,6 +101,7 @@ void bridge::start() {
         "llm-mqtt-bridge {} starting: broker {}, {} backend(s), projects {}{}", LLMB_VERSION,
         cfg_->mqtt.url, cfg_->backends.size(), prefixes,
         cfg_->source.empty() ? "" : ", config " + cfg_->source);
+    sessions_.start();
     mqtt_.start();
     prune_limits();
 }
@@ -124,6 +129,7 @@ void bridge::reload(std::shared_ptr<const config> cfg) {
     limiters_ = std::move(limiters);
     backends_.configure(cfg->backends);
     cfg_ = std::move(cfg);
+    sessions_.reload(cfg_);
     mqtt_.set_filters(project_filters(*cfg_));
     get_logger("bridge")->info("configuration reloaded{}: {} project(s), {} backend(s)",
                                cfg_->source.empty() ? "" : " from " + cfg_->source,
@@ -152,6 +158,10 @@ std::string bridge::generate_id() {
 
 void bridge::on_message(inbound_message&& msg) {
     for (const auto& project : cfg_->projects) {
+        if (project.legacy && msg.topic == protocol::legacy_input_topic(project.prefix)) {
+            on_legacy(project, msg.payload);
+            return;
+        }
         const auto in = protocol::parse_inbound(msg.topic, project.prefix);
         if (!in) continue;
         if (!protocol::valid_name(in->client)) {
@@ -170,11 +180,7 @@ void bridge::on_message(inbound_message&& msg) {
                 on_cancel(project, in->client, msg.payload);
                 return;
             case protocol::inbound_kind::session:
-                reply_error(project, in->client, generate_id(),
-                            {protocol::error_code::bad_request,
-                             "session operations are not supported by this bridge version",
-                             std::nullopt},
-                            0);
+                sessions_.on_op(project, in->client, msg.payload, generate_id());
                 return;
         }
     }
@@ -192,12 +198,61 @@ void bridge::on_request(const project_config& project, const std::string& client
     }
     protocol::request& req = *decoded.req;
     const std::size_t request_limit = req.max_packet.value_or(0);
+    event_sender sender(mqtt_, cfg_->mqtt.qos,
+                        protocol::response_topic(project.prefix, client, req.id),
+                        cfg_->mqtt.text_topic ? protocol::text_topic(project.prefix, client, req.id)
+                                              : std::string(),
+                        req.id, request_limit, cfg_->mqtt.max_packet);
+    if (!sender.feasible()) {
+        reply_error(project, client, req.id,
+                    {protocol::error_code::bad_request,
+                     "max_packet " + std::to_string(sender.limit()) +
+                         " is too small for the events of this request (client and id make the "
+                         "topic long); allow larger packets or use shorter names",
+                     std::nullopt},
+                    0);
+        return;
+    }
+    accept(project, client, client, std::move(req), std::move(sender));
+}
+
+void bridge::on_legacy(const project_config& project, std::string_view payload) {
+    auto decoded = protocol::decode_legacy(payload, project.prefix, project.request_limits,
+                                           generate_id());
+    if (decoded.err) {
+        get_logger("bridge")->info("legacy message on {} rejected: {}",
+                                   protocol::legacy_input_topic(project.prefix),
+                                   decoded.err->message);
+        if (!decoded.reply_topic.empty()) {
+            event_sender::legacy(mqtt_, cfg_->mqtt.qos, decoded.reply_topic, "legacy",
+                                 cfg_->mqtt.max_packet)
+                .send_error(*decoded.err);
+        }
+        return;
+    }
+    if (decoded.reply_topic.empty()) {
+        get_logger("bridge")->warn("legacy message with sessionId '{}' dropped: it cannot be "
+                                   "a topic level and no replyTopic was given",
+                                   printable(decoded.session_id));
+        return;
+    }
+    auto sender = event_sender::legacy(mqtt_, cfg_->mqtt.qos, decoded.reply_topic,
+                                       decoded.req->id, cfg_->mqtt.max_packet);
+    // Old clients have no client name: limits apply per sessionId, sessions to "legacy".
+    const std::string limit_key =
+        decoded.req->session ? "legacy." + *decoded.req->session : std::string("legacy");
+    accept(project, "legacy", limit_key, std::move(*decoded.req), std::move(sender));
+}
+
+void bridge::accept(const project_config& project, const std::string& client,
+                    const std::string& limit_name, protocol::request req, event_sender sender) {
     auto refuse = [&](protocol::error_code code, std::string message,
                       std::optional<std::uint32_t> retry_after) {
         get_logger("bridge")->info("[{}] client={} refused: {}: {}", req.id, client,
                                    protocol::to_string(code), message);
-        reply_error(project, client, req.id, {code, std::move(message), retry_after},
-                    request_limit);
+        if (!sender.send_error({code, std::move(message), retry_after})) {
+            reply_error(project, client, req.id, {code, message, retry_after}, 0);
+        }
     };
     if (stopping_) {
         refuse(protocol::error_code::shutting_down,
@@ -216,7 +271,7 @@ void bridge::on_request(const project_config& project, const std::string& client
                "the bridge has too many requests in flight; try again shortly", 1000);
         return;
     }
-    const std::string client_key = project.prefix + '\n' + client;
+    const std::string client_key = project.prefix + '\n' + limit_name;
     auto per_client = per_client_.find(client_key);
     if (per_client != per_client_.end() &&
         per_client->second >= project.max_concurrent_per_client) {
@@ -233,24 +288,20 @@ void bridge::on_request(const project_config& project, const std::string& client
                "this client sends requests faster than allowed; slow down", retry_after);
         return;
     }
-    event_sender sender(mqtt_, cfg_->mqtt.qos,
-                        protocol::response_topic(project.prefix, client, req.id),
-                        cfg_->mqtt.text_topic ? protocol::text_topic(project.prefix, client, req.id)
-                                              : std::string(),
-                        req.id, request_limit, cfg_->mqtt.max_packet);
-    if (!sender.feasible()) {
-        refuse(protocol::error_code::bad_request,
-               "max_packet " + std::to_string(sender.limit()) +
-                   " is too small for the events of this request (client and id make the topic "
-                   "long); allow larger packets or use shorter names",
-               std::nullopt);
-        return;
-    }
+    auto turn = sessions_.prepare(project, client, req);
     apply_project_defaults(req, project);
     auto stream = std::make_unique<request_stream>(
         services_, cfg_, project, client, std::move(req), std::move(sender),
         [this](request_stream& s) { on_finished(s); });
     request_stream& ref = *stream;
+    if (turn) {
+        ref.attach_session(std::move(*turn),
+                           [this](const session_turn& t, std::string_view answer,
+                                  const std::optional<protocol::token_usage>& usage) {
+                               sessions_.store(t, answer, usage);
+                           });
+    }
+    ref.set_limit_key(client_key);
     active_.emplace(k, std::move(stream));
     ++per_client_[client_key];
     ref.begin();
@@ -293,7 +344,7 @@ void bridge::reply_error(const project_config& project, const std::string& clien
 void bridge::on_finished(request_stream& stream) {
     ++served_;
     const std::string& prefix = stream.project().prefix;
-    auto pc = per_client_.find(prefix + '\n' + stream.client());
+    auto pc = per_client_.find(stream.limit_key());
     if (pc != per_client_.end() && --pc->second == 0) per_client_.erase(pc);
     auto it = active_.find(key(prefix, stream.client(), stream.id()));
     if (it != active_.end()) {
@@ -333,6 +384,7 @@ void bridge::finish_shutdown() {
         loop_.cancel_timer(prune_timer_);
         prune_timer_ = 0;
     }
+    sessions_.stop();
     mqtt_.shutdown(std::chrono::milliseconds(5000), [this] {
         get_logger("bridge")->info("stopped after serving {} requests", served_);
         if (on_stopped_) on_stopped_();

@@ -18,6 +18,7 @@
 #include "daemon/mqtt_link.hpp"
 #include "daemon/rate_limiter.hpp"
 #include "daemon/request_stream.hpp"
+#include "daemon/session_service.hpp"
 
 namespace llmb {
 
@@ -44,6 +45,11 @@ private:
                     std::string_view payload);
     void on_cancel(const project_config& project, const std::string& client,
                    std::string_view payload);
+    void on_legacy(const project_config& project, std::string_view payload);
+    // Checks shutdown, duplicates and limits (limit_name: whose rate and concurrency count),
+    // then starts the request.
+    void accept(const project_config& project, const std::string& client,
+                const std::string& limit_name, protocol::request req, event_sender sender);
     void reply_error(const project_config& project, const std::string& client,
                      const std::string& id, const protocol::error& err,
                      std::size_t request_limit);
@@ -59,6 +65,7 @@ private:
     backend_pool backends_;
     mqtt_link mqtt_;
     stream_services services_;
+    session_service sessions_;
     std::unordered_map<std::string, std::unique_ptr<request_stream>> active_;
     std::unordered_map<std::string, std::unique_ptr<rate_limiter>> limiters_;  // by prefix
     std::unordered_map<std::string, std::uint32_t> per_client_;  // prefix/client -> in flight

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "protocol/envelope.hpp"
 #include "protocol/packet.hpp"
 
 namespace llmb {
@@ -27,13 +28,44 @@ std::size_t event_sender::payload_budget(const std::string& topic) const noexcep
     return protocol::max_payload(limit(), topic.size(), 0, qos_, mqtt_.version());
 }
 
+event_sender event_sender::legacy(mqtt_link& mqtt, int qos, std::string reply_topic,
+                                  std::string id, std::size_t config_limit) {
+    event_sender s(mqtt, qos, std::move(reply_topic), std::string(), std::move(id), 0,
+                   config_limit);
+    s.legacy_ = true;
+    return s;
+}
+
+bool event_sender::send_error(const protocol::error& err) {
+    if (legacy_) {
+        std::string text = "Error: " + err.message;
+        if (text.size() > payload_budget(topic_)) text.resize(payload_budget(topic_));
+        mqtt_.publish(topic_, std::move(text), qos_);
+        return true;
+    }
+    return send("error",
+                [&](std::uint64_t seq) { return protocol::encode_error(id_, seq, err); });
+}
+
 bool event_sender::feasible() const noexcept {
+    if (legacy_) return true;
     if (payload_budget(topic_) < protocol::min_payload_for(id_)) return false;
     return text_topic_.empty() || payload_budget(text_topic_) >= 4;  // one whole character
 }
 
 bool event_sender::send(std::string_view type,
                         const std::function<std::string(std::uint64_t)>& encode) {
+    if (legacy_) {
+        if (type != "done") return true;
+        if (legacy_text_.size() > payload_budget(topic_)) {
+            return send_error({protocol::error_code::too_large,
+                               "the answer is larger than the broker accepts in one message",
+                               std::nullopt});
+        }
+        mqtt_.publish(topic_, std::move(legacy_text_), qos_);
+        legacy_text_.clear();
+        return true;
+    }
     const std::string json = encode(seq_);
     auto split = protocol::split_event(id_, seq_, type, json, payload_budget(topic_));
     if (!split.ok) return false;
@@ -43,6 +75,10 @@ bool event_sender::send(std::string_view type,
 
 bool event_sender::send_text(std::string_view text, bool reasoning, std::uint64_t& chunks) {
     if (text.empty()) return true;
+    if (legacy_) {
+        if (!reasoning) legacy_text_.append(text);
+        return true;
+    }
     const std::size_t raw_limit = text_topic_.empty() || reasoning
                                       ? std::numeric_limits<std::size_t>::max()
                                       : payload_budget(text_topic_);

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "daemon/mqtt_link.hpp"
+#include "protocol/error.hpp"
 
 namespace llmb {
 
@@ -29,6 +30,14 @@ public:
     // Publishes text as chunk events (and on the text topic); counts them into chunks.
     bool send_text(std::string_view text, bool reasoning, std::uint64_t& chunks);
 
+    // The old deployment's format: text is gathered, "done" publishes it as one plain message,
+    // "error" publishes "Error: <message>"; other events are not sent.
+    static event_sender legacy(mqtt_link& mqtt, int qos, std::string reply_topic, std::string id,
+                               std::size_t config_limit);
+    bool is_legacy() const noexcept { return legacy_; }
+    // Sends an error event (legacy: "Error: ..."); false when it cannot be sent within the limit.
+    bool send_error(const protocol::error& err);
+
     std::uint64_t next_seq() const noexcept { return seq_; }
     const std::string& id() const noexcept { return id_; }
     const std::string& topic() const noexcept { return topic_; }
@@ -44,6 +53,8 @@ private:
     std::size_t request_limit_;
     std::size_t config_limit_;
     std::uint64_t seq_ = 0;
+    bool legacy_ = false;
+    std::string legacy_text_;
 };
 
 }  // namespace llmb

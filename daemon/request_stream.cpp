@@ -49,6 +49,11 @@ request_stream::~request_stream() {
 
 std::string request_stream::effective_model() const { return model_for(req_, project_); }
 
+void request_stream::attach_session(session_turn turn, turn_handler on_turn) {
+    session_ = std::move(turn);
+    on_turn_ = std::move(on_turn);
+}
+
 void request_stream::begin() {
     const std::string model = effective_model();
     sender_.send("start", [&](std::uint64_t seq) {
@@ -230,6 +235,7 @@ void request_stream::handle_event(const protocol::sse_event& ev) {
 
 void request_stream::handle_text(std::string_view text, bool reasoning) {
     if (!first_token_) first_token_ = clock::now();
+    if (session_ && !reasoning) answer_.append(text);
     if (req_.whole_mode()) {
         (reasoning ? whole_reasoning_ : whole_text_).append(text);
         return;
@@ -299,6 +305,9 @@ void request_stream::finish_done(std::string finish_reason) {
                           "the answer cannot be split to fit the packet limit", std::nullopt});
             return;
         }
+        const bool answered = finish_reason == "stop" || finish_reason == "length" ||
+                              finish_reason == "tool_calls";
+        if (session_ && on_turn_ && answered) on_turn_(*session_, answer_, usage_);
     }
     const auto now = clock::now();
     protocol::done_info info;
@@ -314,9 +323,7 @@ void request_stream::finish_done(std::string finish_reason) {
             info.tokens_per_second = static_cast<double>(*usage_->completion_tokens) / secs;
         }
     }
-    finish(cancelled ? outcome::cancelled : outcome::done,
-           [&](std::uint64_t seq) { return protocol::encode_done(req_.id, seq, info); }, "done",
-           info.finish_reason);
+    finish(cancelled ? outcome::cancelled : outcome::done, info, info.finish_reason);
 }
 
 void request_stream::finish_error(protocol::error err) {
@@ -337,14 +344,11 @@ void request_stream::finish_error(protocol::error err) {
         }
     }
     const std::string code(protocol::to_string(err.code));
-    finish(outcome::error,
-           [&](std::uint64_t seq) { return protocol::encode_error(req_.id, seq, err); }, "error",
-           code + ": " + err.message);
+    finish(outcome::error, err, code + ": " + err.message);
 }
 
-void request_stream::finish(outcome how,
-                            const std::function<std::string(std::uint64_t)>& terminal,
-                            std::string_view type, std::string_view detail) {
+void request_stream::finish(outcome how, const terminal_event& terminal,
+                            std::string_view detail) {
     finished_ = true;
     stop_transfer();
     release_backend();
@@ -352,9 +356,15 @@ void request_stream::finish(outcome how,
         svc_.loop.cancel_timer(watchdog_);
         watchdog_ = 0;
     }
-    if (!sender_.send(type, terminal)) {
-        get_logger("bridge")->error("[{}] the {} event cannot be sent within {} bytes", req_.id,
-                                    type, sender_.limit());
+    const bool sent =
+        std::holds_alternative<protocol::error>(terminal)
+            ? sender_.send_error(std::get<protocol::error>(terminal))
+            : sender_.send("done", [&](std::uint64_t seq) {
+                  return protocol::encode_done(req_.id, seq, std::get<protocol::done_info>(terminal));
+              });
+    if (!sent) {
+        get_logger("bridge")->error("[{}] the terminal event cannot be sent within {} bytes",
+                                    req_.id, sender_.limit());
     }
     const auto now = clock::now();
     const std::string model = upstream_model_.empty() ? effective_model() : upstream_model_;
@@ -417,6 +427,7 @@ void request_stream::on_complete(CURLcode result, long http_status, std::string_
     }
     if (backend_) svc_.backends.mark(*backend_, true);  // it answered
     if (!is_success(http_status)) {
+        if (retry_with_less_history(http_status)) return;
         finish_error({error_code::upstream_error,
                       "the LLM server answered HTTP " + std::to_string(http_status) + ": " +
                           protocol::decode_error_body(http_status, body_),
@@ -461,6 +472,24 @@ void request_stream::on_complete(CURLcode result, long http_status, std::string_
     finish_error({error_code::upstream_error,
                   "the LLM server ended the stream before the answer was finished; try again",
                   std::nullopt});
+}
+
+bool request_stream::retry_with_less_history(long http_status) {
+    if (!session_ || session_->retried || !backend_ || chunks_ > 0 ||
+        !context_exceeded(http_status, body_)) {
+        return false;
+    }
+    const std::size_t dropped = trim_turn_harder(*session_);
+    if (dropped == 0) return false;
+    req_.messages = turn_messages(*session_);
+    get_logger("bridge")->info("[{}] the LLM server found the prompt too long for its context; "
+                               "retrying without {} more history messages ({} left)",
+                               req_.id, dropped, kept_messages(*session_));
+    sender_.send("status", [&](std::uint64_t seq) {
+        return protocol::encode_status_trimmed(req_.id, seq, dropped);
+    });
+    start_upstream(*backend_);  // the same slot
+    return true;
 }
 
 void request_stream::arm_watchdog() {

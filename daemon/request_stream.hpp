@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "daemon/backend_pool.hpp"
@@ -17,6 +18,7 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/event_sender.hpp"
 #include "daemon/http_client.hpp"
+#include "daemon/session_turn.hpp"
 #include "protocol/envelope.hpp"
 #include "protocol/error.hpp"
 #include "protocol/openai.hpp"
@@ -58,6 +60,18 @@ public:
     const std::string& client() const noexcept { return client_; }
     const std::string& id() const noexcept { return req_.id; }
     const project_config& project() const noexcept { return project_; }
+    // The rate/concurrency account this request counts against (set by the bridge).
+    void set_limit_key(std::string key) { limit_key_ = std::move(key); }
+    const std::string& limit_key() const noexcept { return limit_key_; }
+
+    // Makes this a request of a session (call before begin()): when it ends with done (stop,
+    // length or tool_calls; not cancelled) on_turn gets the answer text and usage to store. A
+    // prompt the server refuses as too long for its context (HTTP 400, before any chunk) is
+    // retried once with less history, after a status "trimmed" event.
+    using turn_handler =
+        std::function<void(const session_turn& turn, std::string_view answer,
+                           const std::optional<protocol::token_usage>& usage)>;
+    void attach_session(session_turn turn, turn_handler on_turn);
 
     bool on_data(long http_status, std::string_view bytes) override;
     void on_complete(CURLcode result, long http_status, std::string_view error_text) override;
@@ -71,8 +85,8 @@ private:
     void flush_pending();
     void finish_done(std::string finish_reason);
     void finish_error(protocol::error err);
-    void finish(outcome how, const std::function<std::string(std::uint64_t)>& terminal,
-                std::string_view type, std::string_view detail);
+    using terminal_event = std::variant<protocol::done_info, protocol::error>;
+    void finish(outcome how, const terminal_event& terminal, std::string_view detail);
     void arm_watchdog();
     void on_watchdog();
     void stop_transfer();
@@ -80,11 +94,13 @@ private:
     void start_upstream(std::size_t backend);
     void release_backend();
     std::string effective_model() const;
+    bool retry_with_less_history(long http_status);
 
     stream_services& svc_;
     std::shared_ptr<const config> cfg_;
     const project_config& project_;
     std::string client_;
+    std::string limit_key_;
     protocol::request req_;
     event_sender sender_;
     finished_handler on_finished_;
@@ -119,6 +135,10 @@ private:
     std::string upstream_model_;
     std::uint64_t chunks_ = 0;
     std::uint64_t bytes_ = 0;
+
+    std::optional<session_turn> session_;
+    turn_handler on_turn_;
+    std::string answer_;  // the answer text, kept for the session
 
     clock::time_point accepted_;
     std::optional<clock::time_point> first_byte_;

@@ -32,6 +32,13 @@ p::request decoded(const std::string& payload) {
     return std::move(*d.req);
 }
 
+p::upstream_options up(std::string model, bool stream) {
+    p::upstream_options o;
+    o.model = std::move(model);
+    o.stream = stream;
+    return o;
+}
+
 json body_of(const p::request& req, const p::upstream_options& opts) {
     const std::string body = p::encode_chat_completion(req, opts);
     INFO("body: " << body);
@@ -46,21 +53,21 @@ TEST_CASE("a streamed request asks for usage, as the recorded llama-server reque
     // as the device's own); the bridge then asks for the model it chose and for usage.
     const auto req = decoded(read_fixture("03_chat_stream.request.json"));
     const json expected = json::parse(read_fixture("04_chat_stream_include_usage.request.json"));
-    CHECK(body_of(req, {"tiny", true}) == expected);
+    CHECK(body_of(req, up("tiny", true)) == expected);
 }
 
 TEST_CASE("max_tokens is passed on") {
     const auto req = decoded(read_fixture("06_max_tokens_5_stream.request.json"));
     json expected = json::parse(read_fixture("06_max_tokens_5_stream.request.json"));
     expected["stream_options"] = {{"include_usage", true}};
-    CHECK(body_of(req, {"tiny", true}) == expected);
+    CHECK(body_of(req, up("tiny", true)) == expected);
 }
 
 TEST_CASE("a whole-mode tools request keeps tools, seed and messages; unknown fields stay out") {
     const auto req = decoded(read_fixture("15_tools_two_calls_nonstream.request.json"));
     CHECK(req.whole_mode());
     const json recorded = json::parse(read_fixture("15_tools_two_calls_nonstream.request.json"));
-    const json body = body_of(req, {"tiny", false});
+    const json body = body_of(req, up("tiny", false));
     CHECK(body["model"] == "tiny");
     CHECK(body["stream"] == false);
     CHECK_FALSE(body.contains("stream_options"));
@@ -77,7 +84,7 @@ TEST_CASE("messages are spliced in exactly as decoded") {
                 R"({"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",)"
                 R"("function":{"name":"f","arguments":"{}"}}]},)"
                 R"({"role":"tool","tool_call_id":"c1","content":"ok"}]})");
-    const std::string body = p::encode_chat_completion(req, {"", true});
+    const std::string body = p::encode_chat_completion(req, up("", true));
     std::string expected_messages = "\"messages\":[";
     for (std::size_t i = 0; i < req.messages.size(); ++i) {
         expected_messages += (i > 0 ? "," : "") + req.messages[i].raw_json;
@@ -92,7 +99,7 @@ TEST_CASE("messages are spliced in exactly as decoded") {
 
 TEST_CASE("model only when chosen; sampling only when the request set it") {
     const auto req = decoded(R"({"prompt":"hi","model":"ignored-here"})");
-    const json body = body_of(req, {"", false});
+    const json body = body_of(req, up("", false));
     CHECK(body == json::parse(R"({"messages":[{"role":"user","content":"hi"}],"stream":false})"));
 }
 
@@ -101,7 +108,7 @@ TEST_CASE("every sampling field the request set arrives with its exact value") {
                              R"("stop":["\n\n","END \"x\""],"seed":-9223372036854775808,)"
                              R"("tools":[{"type":"function","function":{"name":"f"}}],)"
                              R"("tool_choice":{"type":"function","function":{"name":"f"}}})");
-    const json body = body_of(req, {"qwen \"2.5\" \xE2\x9C\x93", true});
+    const json body = body_of(req, up("qwen \"2.5\" \xE2\x9C\x93", true));
     CHECK(body["model"] == "qwen \"2.5\" \xE2\x9C\x93");
     CHECK(body["stream"] == true);
     CHECK(body["stream_options"] == json::parse(R"({"include_usage":true})"));
@@ -118,20 +125,20 @@ TEST_CASE("numbers are written in their shortest exact form") {
     p::request req = decoded(R"({"prompt":"hi"})");
     for (const double t : {0.0, 1.0, 2.0, 0.1, 0.7, 1.9999999999999998, 1e-9}) {
         req.temperature = t;
-        const std::string body = p::encode_chat_completion(req, {"", false});
+        const std::string body = p::encode_chat_completion(req, up("", false));
         INFO("body: " << body);
         CHECK(json::parse(body)["temperature"].get<double>() == t);
     }
     req.temperature = 0.7;
     req.seed = std::numeric_limits<std::int64_t>::max();
-    const std::string body = p::encode_chat_completion(req, {"", false});
+    const std::string body = p::encode_chat_completion(req, up("", false));
     CHECK(body.find(R"("temperature":0.7,)") != std::string::npos);
     CHECK(body.find(R"("seed":9223372036854775807)") != std::string::npos);
 }
 
 TEST_CASE("thinking control and a LoRA choice go as llama-server reads them") {
     const auto req = decoded(R"({"prompt":"hi"})");
-    p::upstream_options opts{"m", true, std::nullopt, ""};
+    p::upstream_options opts = up("m", true);
     json plain = body_of(req, opts);
     CHECK_FALSE(plain.contains("chat_template_kwargs"));
     CHECK_FALSE(plain.contains("lora"));
