@@ -1,5 +1,6 @@
 #include "daemon/http_client.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace llmb {
@@ -68,8 +69,15 @@ http_client::transfer_id http_client::start(const http_request& req, http_handle
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
 
     const transfer_id id = t->id;
+    transfer* raw = t.get();
     transfers_.emplace(id, std::move(t));
-    curl_multi_add_handle(multi_, e);
+    if (in_callback_depth_ > 0) {
+        // curl refuses handles added from inside its callbacks: add it right after.
+        pending_add_.push_back(raw);
+    } else if (curl_multi_add_handle(multi_, e) != CURLM_OK) {
+        transfers_.erase(id);
+        throw std::runtime_error("curl_multi_add_handle failed");
+    }
     return id;
 }
 
@@ -78,6 +86,13 @@ void http_client::abort(transfer_id id) {
     if (it == transfers_.end()) return;
     transfer* t = it->second.get();
     t->handler = nullptr;
+    if (auto p = std::find(pending_add_.begin(), pending_add_.end(), t); p != pending_add_.end()) {
+        pending_add_.erase(p);  // never added: nothing to remove from curl
+        curl_easy_cleanup(t->easy);
+        curl_slist_free_all(t->headers);
+        transfers_.erase(it);
+        return;
+    }
     if (in_callback_depth_ > 0) {
         // curl forbids removing a handle from inside its callbacks: do it right after.
         pending_removal_.push_back(t);
@@ -153,6 +168,20 @@ void http_client::on_timeout() {
     check_completed();
 }
 
+void http_client::add_pending() {
+    while (!pending_add_.empty()) {
+        auto batch = std::move(pending_add_);
+        pending_add_.clear();
+        for (transfer* t : batch) {
+            if (curl_multi_add_handle(multi_, t->easy) == CURLM_OK) continue;
+            http_handler* h = t->handler;
+            t->handler = nullptr;
+            release(t);
+            if (h != nullptr) h->on_complete(CURLE_FAILED_INIT, 0, "cannot start the transfer");
+        }
+    }
+}
+
 void http_client::check_completed() {
     for (transfer* t : pending_removal_) release(t);
     pending_removal_.clear();
@@ -170,8 +199,13 @@ void http_client::check_completed() {
         const std::string error_text =
             t->error[0] != '\0' ? std::string(t->error) : std::string(curl_easy_strerror(result));
         release(t);
+        ++in_callback_depth_;  // handlers may start transfers: add them once we are done here
         if (h != nullptr) h->on_complete(result, status, error_text);
+        --in_callback_depth_;
     }
+    for (transfer* t : pending_removal_) release(t);
+    pending_removal_.clear();
+    add_pending();
 }
 
 }  // namespace llmb

@@ -58,6 +58,7 @@ private:
     void on_timeout();
     void check_completed();
     void release(transfer* t);
+    void add_pending();
 
     event_loop& loop_;
     CURLM* multi_ = nullptr;
@@ -66,6 +67,7 @@ private:
     std::unordered_map<transfer_id, std::unique_ptr<transfer>> transfers_;
     int in_callback_depth_ = 0;
     std::vector<transfer*> pending_removal_;
+    std::vector<transfer*> pending_add_;  // started from inside a curl callback
 };
 
 }  // namespace llmb
