@@ -68,9 +68,8 @@ public:
     // length or tool_calls; not cancelled) on_turn gets the answer text and usage to store. A
     // prompt the server refuses as too long for its context (HTTP 400, before any chunk) is
     // retried once with less history, after a status "trimmed" event.
-    using turn_handler =
-        std::function<void(const session_turn& turn, std::string_view answer,
-                           const std::optional<protocol::token_usage>& usage)>;
+    using turn_handler = std::function<void(const session_turn& turn, std::string_view answer,
+                                            const std::optional<protocol::token_usage>& usage)>;
     void attach_session(session_turn turn, turn_handler on_turn);
 
     bool on_data(long http_status, std::string_view bytes) override;

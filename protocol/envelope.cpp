@@ -124,6 +124,16 @@ std::string encode_status_generating(std::string_view id, std::uint64_t seq) {
     return out;
 }
 
+std::string encode_status_trimmed(std::string_view id, std::uint64_t seq, std::uint64_t dropped) {
+    std::string out = start_event(id, seq, "status", 0);
+    append_key(out, "status");
+    out.append("\"trimmed\"");
+    append_key(out, "dropped");
+    append_uint(out, dropped);
+    out.push_back('}');
+    return out;
+}
+
 std::string encode_chunk(std::string_view id, std::uint64_t seq, std::string_view text,
                          bool reasoning) {
     std::string out = start_event(id, seq, "chunk", text.size() + text.size() / 8);

@@ -37,6 +37,9 @@ std::string encode_start(std::string_view id, std::uint64_t seq, std::string_vie
                          bool whole_mode, const std::optional<std::string>& session);
 std::string encode_status_queued(std::string_view id, std::uint64_t seq, std::uint64_t position);
 std::string encode_status_generating(std::string_view id, std::uint64_t seq);
+// The history of the request's session was cut further (dropped: stored messages left out)
+// because the LLM server refused the prompt as longer than its context; the request is retried.
+std::string encode_status_trimmed(std::string_view id, std::uint64_t seq, std::uint64_t dropped);
 // reasoning: the text goes in "reasoning" instead of "text".
 std::string encode_chunk(std::string_view id, std::uint64_t seq, std::string_view text,
                          bool reasoning = false);

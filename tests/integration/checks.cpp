@@ -161,6 +161,25 @@ void check_error(const response_stream& s, std::string_view code) {
     CHECK(err.contains("retryable"));
 }
 
+nlohmann::json upstream_request_with(const mock_llm& llm, std::string_view marker) {
+    auto all = llm.requests();
+    if (!all.is_array()) {
+        return nullptr;
+    }
+    for (auto it = all.rbegin(); it != all.rend(); ++it) {
+        if (!it->is_object() || !it->contains("messages") || !(*it)["messages"].is_array()) {
+            continue;
+        }
+        for (const auto& m : (*it)["messages"]) {
+            if (m.is_object() && m.contains("content") && m["content"].is_string() &&
+                m["content"].get<std::string>().find(marker) != std::string::npos) {
+                return *it;
+            }
+        }
+    }
+    return nullptr;
+}
+
 void check_serving(test_client& c, std::string_view client, std::string_view id) {
     c.subscribe_client(client);
     std::string text = "still serving " + std::string(id) + " ✓";

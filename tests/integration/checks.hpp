@@ -52,6 +52,10 @@ void check_done(const response_stream& s, std::string_view text, std::string_vie
 // A stream ending with exactly one error event with this code.
 void check_error(const response_stream& s, std::string_view code);
 
+// The newest chat completion request the mock server received (GET /mock/requests) with a
+// message whose content contains marker; null when there is none.
+nlohmann::json upstream_request_with(const mock_llm& llm, std::string_view marker);
+
 // Sends an echo request as `client` and checks that it is answered correctly: proof that the
 // bridge is still serving.
 void check_serving(test_client& c, std::string_view client, std::string_view id);

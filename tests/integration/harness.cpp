@@ -42,6 +42,9 @@ const char* mock_llm_path() noexcept {
 const char* cli_path() noexcept {
     return LLMB_CLI_PATH;
 }
+const char* example_config_path() noexcept {
+    return LLMB_EXAMPLE_CONFIG_PATH;
+}
 
 namespace {
 
@@ -363,6 +366,17 @@ process::~process() {
     if (pidfd_ >= 0) {
         ::close(pidfd_);
     }
+}
+
+std::size_t process::stderr_size() const {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(stderr_path_, ec);
+    return ec ? 0 : static_cast<std::size_t>(size);
+}
+
+bool process::wait_stderr(std::string_view needle, ms timeout, std::size_t from) const {
+    return wait_until([&] { return stderr_text().find(needle, from) != std::string::npos; },
+                      timeout, 20ms);
 }
 
 bool process::reap(bool block) {

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -23,6 +24,8 @@ const char* mosquitto_path() noexcept;
 const char* bridge_path() noexcept;
 const char* mock_llm_path() noexcept;
 const char* cli_path() noexcept;
+// The commented example configuration shipped with the sources.
+const char* example_config_path() noexcept;
 
 // Failure bookkeeping: the doctest listener in main.cpp calls note_test_failure() for every
 // failed assertion; test_case_start resets it.
@@ -86,6 +89,10 @@ public:
     const std::filesystem::path& stderr_path() const noexcept { return stderr_path_; }
     std::string stdout_text() const { return read_file(stdout_path_); }
     std::string stderr_text() const { return read_file(stderr_path_); }
+    // Bytes written to stderr so far: an offset for wait_stderr.
+    std::size_t stderr_size() const;
+    // Polls stderr until the text after byte `from` contains needle; false at the deadline.
+    bool wait_stderr(std::string_view needle, ms timeout, std::size_t from = 0) const;
 
     // False once the process has exited (reaps it and keeps its status).
     bool running();

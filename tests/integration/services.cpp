@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <stdexcept>
+#include <utility>
 
 namespace llmb::itest {
 
@@ -52,10 +53,10 @@ broker::broker(const test_dir& dir, broker_options opts) {
 
 // ---------------------------------------------------------------------------------------------
 
-mock_llm::mock_llm(const test_dir& dir, std::vector<std::string> extra_args) {
+mock_llm::mock_llm(const test_dir& dir, std::vector<std::string> extra_args, std::string name) {
     std::vector<std::string> argv{mock_llm_path(), "--host", "127.0.0.1", "--port", "0"};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    proc_ = std::make_unique<process>("mock-llm-server", argv, dir.path());
+    proc_ = std::make_unique<process>(std::move(name), argv, dir.path());
     const std::string marker = "listening on 127.0.0.1:";
     auto read_port = [&]() -> std::uint16_t {
         std::string out = proc_->stdout_text();
@@ -95,6 +96,14 @@ nlohmann::json mock_llm::last_request() const {
     return nlohmann::json::parse(r.body);
 }
 
+nlohmann::json mock_llm::requests() const {
+    auto r = get("/mock/requests");
+    if (r.status != 200) {
+        throw std::runtime_error("GET /mock/requests: HTTP " + std::to_string(r.status));
+    }
+    return nlohmann::json::parse(r.body);
+}
+
 bool mock_llm::wait_stat(const std::string& key, std::uint64_t value, ms timeout) const {
     return wait_until(
         [&] {
@@ -112,13 +121,21 @@ bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_u
     : prefix_(opts.prefix) {
     status_ = std::make_unique<test_client>(mqtt.url(), prefix_);
     status_->subscribe(prefix_ + "/status");
-    std::vector<std::string> argv{bridge_path(), "--mqtt",      mqtt.url(), "--llm",
-                                  llm_url,       "--log-level", "debug"};
-    if (prefix_ != "llm") {
+    std::vector<std::string> argv{bridge_path(), "--log-level", "debug"};
+    if (!opts.config.empty()) {
+        argv.insert(argv.end(), {"--config", opts.config.string()});
+    }
+    if (opts.mqtt_flag) {
+        argv.insert(argv.end(), {"--mqtt", mqtt.url()});
+    }
+    if (!llm_url.empty()) {
+        argv.insert(argv.end(), {"--llm", llm_url});
+    }
+    if (prefix_ != "llm" && opts.config.empty()) {
         argv.insert(argv.end(), {"--prefix", prefix_});
     }
     argv.insert(argv.end(), opts.args.begin(), opts.args.end());
-    proc_ = std::make_unique<process>("llm-mqtt-bridge", argv, dir.path());
+    proc_ = std::make_unique<process>("llm-mqtt-bridge", argv, dir.path(), opts.env);
     auto deadline = clock_type::now() + 15s;
     while (clock_type::now() < deadline) {
         if (wait_state("online", 200ms)) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,7 +36,9 @@ private:
 
 class mock_llm {
 public:
-    explicit mock_llm(const test_dir& dir, std::vector<std::string> extra_args = {});
+    // name names its log files, so that several mock servers can share a test directory.
+    explicit mock_llm(const test_dir& dir, std::vector<std::string> extra_args = {},
+                      std::string name = "mock-llm-server");
 
     std::uint16_t port() const noexcept { return port_; }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
@@ -44,6 +47,7 @@ public:
     http_response get(std::string_view path) const { return http_get(port_, path); }
     nlohmann::json stats() const;         // GET /mock/stats
     nlohmann::json last_request() const;  // GET /mock/last_request
+    nlohmann::json requests() const;      // GET /mock/requests: the last 100, oldest first
     // Polls /mock/stats until stats[key] == value; false at the deadline.
     bool wait_stat(const std::string& key, std::uint64_t value, ms timeout) const;
 
@@ -53,13 +57,18 @@ private:
 };
 
 struct bridge_options {
-    std::string prefix = "llm";
+    std::string prefix = "llm";     // the prefix whose status announces the bridge
     std::vector<std::string> args;  // further command line options
+    std::filesystem::path config;   // passed as --config when not empty
+    bool mqtt_flag = true;          // pass --mqtt <broker> (else the config file names it)
+    std::vector<std::string> env;   // NAME=VALUE entries added to the bridge's environment
 };
 
 class bridge {
 public:
     // Starts llm-mqtt-bridge --mqtt <broker> --llm <llm_url> and waits for its online status.
+    // An empty llm_url passes no --llm (the backends come from the config file). --prefix is
+    // passed only without a config file.
     bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_url,
            bridge_options opts = {});
 

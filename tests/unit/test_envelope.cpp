@@ -65,6 +65,19 @@ TEST_CASE("status events") {
     CHECK(g["status"] == "generating");
 }
 
+TEST_CASE("status trimmed event") {
+    CHECK(lp::encode_status_trimmed("r1", 3, 4) ==
+          R"({"id":"r1","seq":3,"type":"status","status":"trimmed","dropped":4})");
+    const ordered t = parse_event(lp::encode_status_trimmed("a\"b", 12, 0), "a\"b", 12, "status");
+    CHECK(keys_of(t) == std::vector<std::string>{"id", "seq", "type", "status", "dropped"});
+    CHECK(t["status"] == "trimmed");
+    CHECK(t["dropped"] == 0);
+    const ordered big =
+        parse_event(lp::encode_status_trimmed("r", 1, std::numeric_limits<std::uint64_t>::max()),
+                    "r", 1, "status");
+    CHECK(big["dropped"].get<std::uint64_t>() == std::numeric_limits<std::uint64_t>::max());
+}
+
 TEST_CASE("chunk event, text and reasoning") {
     CHECK(lp::encode_chunk("r1", 1, "Hel") == R"({"id":"r1","seq":1,"type":"chunk","text":"Hel"})");
     const ordered r = parse_event(lp::encode_chunk("r1", 2, "hmm", true), "r1", 2, "chunk");

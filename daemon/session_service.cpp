@@ -1,0 +1,228 @@
+// Sessions in the daemon (see session_service.hpp).
+#include "daemon/session_service.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+#include <vector>
+
+#include "daemon/event_sender.hpp"
+#include "daemon/log.hpp"
+#include "daemon/project_defaults.hpp"
+#include "protocol/session_op.hpp"
+#include "protocol/topics.hpp"
+
+namespace llmb {
+
+namespace {
+
+constexpr auto max_expiry_period = std::chrono::milliseconds(60000);
+
+std::shared_ptr<spdlog::logger> logger() {
+    return get_logger("sessions");
+}
+
+std::uint32_t saturate(std::uint64_t v) noexcept {
+    return v > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(v);
+}
+
+}  // namespace
+
+session_service::session_service(event_loop& loop, mqtt_link& mqtt, const backend_pool& backends,
+                                 std::shared_ptr<const config> cfg)
+    : loop_(loop),
+      mqtt_(mqtt),
+      backends_(backends),
+      cfg_(std::move(cfg)),
+      store_(cfg_->sessions, [] { return std::chrono::system_clock::now(); }) {}
+
+session_service::~session_service() {
+    stop();
+}
+
+void session_service::start() {
+    const auto& s = cfg_->sessions;
+    for (const auto& w : store_.load())
+        logger()->warn("{}", w);
+    if (s.state_dir.empty()) {
+        logger()->info("sessions are kept in memory only (no sessions.state_dir)");
+    } else {
+        logger()->info("{} session(s) loaded from {}", store_.size(), s.state_dir);
+    }
+    schedule_expiry();
+}
+
+void session_service::stop() {
+    if (expiry_timer_ != 0) {
+        loop_.cancel_timer(expiry_timer_);
+        expiry_timer_ = 0;
+    }
+}
+
+void session_service::reload(std::shared_ptr<const config> cfg) {
+    const auto& a = cfg_->sessions;
+    const auto& b = cfg->sessions;
+    if (a.state_dir != b.state_dir || a.ttl != b.ttl || a.max_sessions != b.max_sessions ||
+        a.max_messages != b.max_messages) {
+        logger()->warn("sessions settings other than context_tokens apply after a restart");
+    }
+    cfg_ = std::move(cfg);
+}
+
+void session_service::schedule_expiry() {
+    const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_->sessions.ttl);
+    const auto period = std::clamp(ttl / 2, std::chrono::milliseconds(100), max_expiry_period);
+    expiry_timer_ = loop_.add_timer(period, [this] {
+        expiry_timer_ = 0;
+        expire();
+        schedule_expiry();
+    });
+}
+
+void session_service::expire() {
+    const std::size_t n = store_.expire(std::chrono::system_clock::now());
+    if (n > 0)
+        logger()->info("expired {} idle session(s); {} left", n, store_.size());
+    log_warnings();
+}
+
+void session_service::log_warnings() {
+    for (const auto& w : store_.take_warnings())
+        logger()->warn("{}", w);
+}
+
+std::string session_service::project_key(const project_config& project) {
+    if (protocol::valid_name(project.name))
+        return project.name;
+    // FNV-1a over the name keeps distinct names apart once their characters are replaced.
+    std::uint64_t h = 1469598103934665603ULL;
+    std::string key;
+    for (const char c : project.name) {
+        h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+        key += ok ? c : '_';
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string suffix = "-";
+    for (int i = 0; i < 16; ++i)
+        suffix += hex[(h >> (60 - 4 * i)) & 0xf];
+    key.resize(std::min(key.size(), std::size_t{64} - suffix.size()));
+    return key + suffix;
+}
+
+std::uint32_t session_service::context_for(const std::string& model) const {
+    const std::uint32_t fallback = cfg_->sessions.context_tokens;
+    std::uint32_t context = 0;
+    for (const std::size_t b : backends_.candidates(model, {})) {
+        const std::uint32_t c = backends_.backend(b).context_tokens;
+        const std::uint32_t effective = c != 0 ? c : fallback;
+        context = context == 0 ? effective : std::min(context, effective);
+    }
+    return context != 0 ? context : fallback;
+}
+
+void session_service::on_op(const project_config& project, const std::string& client,
+                            std::string_view payload, const std::string& generated_id) {
+    const auto decoded = protocol::decode_session_op(payload, generated_id);
+    event_sender sender(mqtt_, cfg_->mqtt.qos,
+                        protocol::response_topic(project.prefix, client, decoded.id), "",
+                        decoded.id, 0, cfg_->mqtt.max_packet);
+    if (decoded.err) {
+        logger()->info("[{}] client={} session op rejected: {}", decoded.id, client,
+                       decoded.err->message);
+        if (!sender.send("error", [&](std::uint64_t seq) {
+                return protocol::encode_error(decoded.id, seq, *decoded.err);
+            })) {
+            logger()->error("[{}] client={} the error event does not fit the packet limit",
+                            decoded.id, client);
+        }
+        return;
+    }
+    const protocol::session_op& op = *decoded.op;
+    const session_key key{project_key(project), client, op.session};
+    bool ok = true;
+    std::optional<std::vector<protocol::session_message>> messages;
+    switch (op.op) {
+        case protocol::session_op_kind::get: {
+            messages.emplace();
+            const session* s = store_.find(key);
+            ok = s != nullptr;
+            if (s != nullptr) {
+                if (s->system)
+                    messages->push_back({"system", *s->system});
+                for (const auto& m : s->messages)
+                    messages->push_back({m.role, m.content});
+            }
+            break;
+        }
+        case protocol::session_op_kind::clear:
+            ok = store_.clear(key);
+            break;
+        case protocol::session_op_kind::erase:
+            ok = store_.erase(key);
+            break;
+        case protocol::session_op_kind::set_system:
+            store_.set_system(key, op.system->empty() ? std::nullopt : op.system);
+            break;
+    }
+    log_warnings();
+    logger()->info("[{}] client={} session={} {}: {}", op.id, client, op.session,
+                   protocol::to_string(op.op), ok ? "ok" : "no such session");
+    const bool sent = sender.send("session", [&](std::uint64_t seq) {
+        return protocol::encode_session(op.id, seq, ok, op.session, messages);
+    });
+    if (!sent) {
+        logger()->error("[{}] client={} the session event does not fit the packet limit", op.id,
+                        client);
+    }
+}
+
+std::optional<session_turn> session_service::prepare(const project_config& project,
+                                                     const std::string& client,
+                                                     protocol::request& req) {
+    if (!req.session)
+        return std::nullopt;
+    session_key key{project_key(project), client, *req.session};
+    const std::uint32_t context = context_for(model_for(req, project));
+    const std::uint32_t max_tokens =
+        req.max_tokens.value_or(project.max_tokens.value_or(default_answer_tokens));
+    const session& s = store_.get_or_create(key);
+    session_turn turn = plan_turn(std::move(key), s.system, s.messages, req, project.system_prompt,
+                                  context, max_tokens);
+    log_warnings();
+    req.messages = turn_messages(turn);
+    if (!turn.fits) {
+        logger()->info(
+            "[{}] session={} the request alone does not fit a context of {} tokens "
+            "with {} for the answer; sent without history",
+            req.id, *req.session, context, max_tokens);
+    } else {
+        logger()->debug("[{}] session={} history: {} of {} stored messages sent", req.id,
+                        *req.session, kept_messages(turn), turn.history.size());
+    }
+    return turn;
+}
+
+void session_service::store(const session_turn& turn, std::string_view answer,
+                            const std::optional<protocol::token_usage>& usage) {
+    if (!turn.user_text) {
+        logger()->debug("session={} turn not stored: the request had no user message",
+                        turn.key.session);
+        return;
+    }
+    history_message user{"user", *turn.user_text, 0};
+    history_message assistant{"assistant", std::string(answer), 0};
+    if (usage && usage->completion_tokens) {
+        assistant.tokens = saturate(*usage->completion_tokens);
+    }
+    if (!store_.append(turn.key, std::move(user), std::move(assistant))) {
+        logger()->info(
+            "session={} client={} turn not stored: the session was deleted or "
+            "expired meanwhile",
+            turn.key.session, turn.key.client);
+    }
+    log_warnings();
+}
+
+}  // namespace llmb
