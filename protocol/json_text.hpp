@@ -28,6 +28,11 @@ std::size_t escaped_char_size(std::string_view s, std::size_t n) noexcept;
 // True when all of s is valid UTF-8.
 bool valid_utf8(std::string_view s) noexcept;
 
+// True when arrays and objects in the JSON text nest deeper than limit (strings skipped).
+// Checked before parsing untrusted text, so that deep documents never reach the recursive
+// parts of a JSON library and exhaust the stack.
+bool json_nested_deeper_than(std::string_view text, std::size_t limit) noexcept;
+
 // Decimal digits of v (1 for 0).
 std::size_t decimal_digits(std::uint64_t v) noexcept;
 

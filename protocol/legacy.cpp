@@ -45,6 +45,9 @@ legacy_request decode_legacy(std::string_view payload, std::string_view prefix,
                                                std::to_string(limits.max_request_bytes) +
                                                " bytes");
     }
+    if (json_nested_deeper_than(payload, 64)) {
+        return fail(error_code::bad_request, "the message nests JSON deeper than 64 levels");
+    }
     const json j = json::parse(payload.begin(), payload.end(), nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
         return fail(error_code::bad_request, "the message is not a JSON object");

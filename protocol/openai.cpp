@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocol/json_text.hpp"
+
 namespace llmb::protocol {
 
 namespace {
@@ -35,33 +37,9 @@ std::string dump(const json& v) {
 // once per level, so a hostile server could otherwise exhaust the stack.
 constexpr std::size_t max_json_depth = 128;
 
-bool nesting_within_limit(std::string_view text) {
-    std::size_t depth = 0;
-    bool in_string = false;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (in_string) {
-            if (c == '\\') {
-                ++i;
-            } else if (c == '"') {
-                in_string = false;
-            }
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > max_json_depth) {
-                return false;
-            }
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            --depth;
-        }
-    }
-    return true;
-}
-
 // Parses without exceptions; invalid or too deeply nested text gives a discarded value.
 json parse_json(std::string_view text) {
-    if (!nesting_within_limit(text)) {
+    if (json_nested_deeper_than(text, max_json_depth)) {
         return json(json::value_t::discarded);
     }
     return json::parse(text, nullptr, false);

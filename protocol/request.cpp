@@ -127,34 +127,6 @@ std::size_t invalid_utf8_at(std::string_view s) noexcept {
     return std::string_view::npos;
 }
 
-// Deepest nesting of arrays and objects in a JSON text (strings skipped). Checked before
-// parsing so that deep documents never reach the recursive parts of the JSON library.
-bool nested_deeper_than(std::string_view text, std::size_t limit) noexcept {
-    std::size_t depth = 0;
-    bool in_string = false;
-    bool escaped = false;
-    for (const char c : text) {
-        if (in_string) {
-            if (escaped) {
-                escaped = false;
-            } else if (c == '\\') {
-                escaped = true;
-            } else if (c == '"') {
-                in_string = false;
-            }
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > limit) {
-                return true;
-            }
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            --depth;
-        }
-    }
-    return false;
-}
-
 // Parses a payload that must be one JSON object; what names it in messages ("request").
 json parse_object(std::string_view payload, std::string_view what) {
     const auto bad_byte = invalid_utf8_at(payload);
@@ -162,7 +134,7 @@ json parse_object(std::string_view payload, std::string_view what) {
         fail(std::string(what) + " is not valid UTF-8 (at byte " + std::to_string(bad_byte + 1) +
              ")");
     }
-    if (nested_deeper_than(payload, max_depth)) {
+    if (json_nested_deeper_than(payload, max_depth)) {
         fail(std::string(what) + " is nested deeper than " + std::to_string(max_depth) +
              " levels of arrays and objects");
     }

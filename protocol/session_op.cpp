@@ -54,34 +54,6 @@ const json* field(const json& obj, const char* key) {
     return &*it;
 }
 
-// True when arrays and objects nest deeper than limit (strings skipped): checked before
-// parsing so that deep documents never reach the recursive parts of the JSON library.
-bool nested_deeper_than(std::string_view text, std::size_t limit) noexcept {
-    std::size_t depth = 0;
-    bool in_string = false;
-    bool escaped = false;
-    for (const char c : text) {
-        if (in_string) {
-            if (escaped) {
-                escaped = false;
-            } else if (c == '\\') {
-                escaped = true;
-            } else if (c == '"') {
-                in_string = false;
-            }
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > limit) {
-                return true;
-            }
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            --depth;
-        }
-    }
-    return false;
-}
-
 json parse_object(std::string_view payload) {
     if (payload.size() > max_session_op_bytes) {
         fail("the session op is " + std::to_string(payload.size()) +
@@ -90,7 +62,7 @@ json parse_object(std::string_view payload) {
     if (!valid_utf8(payload)) {
         fail("the session op is not valid UTF-8");
     }
-    if (nested_deeper_than(payload, max_depth)) {
+    if (json_nested_deeper_than(payload, max_depth)) {
         fail("the session op is nested deeper than " + std::to_string(max_depth) +
              " levels of arrays and objects");
     }

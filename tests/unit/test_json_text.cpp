@@ -293,3 +293,14 @@ TEST_CASE("decimal_digits") {
     CHECK(lp::decimal_digits(p) == 20);
     CHECK(lp::decimal_digits(UINT64_MAX) == 20);
 }
+
+TEST_CASE("json_nested_deeper_than counts arrays and objects, not brackets in strings") {
+    using llmb::protocol::json_nested_deeper_than;
+    CHECK_FALSE(json_nested_deeper_than("{}", 1));
+    CHECK(json_nested_deeper_than("[[]]", 1));
+    CHECK_FALSE(json_nested_deeper_than(R"({"a":[1,{"b":2}]})", 3));
+    CHECK(json_nested_deeper_than(R"({"a":[1,{"b":2}]})", 2));
+    CHECK_FALSE(json_nested_deeper_than(R"(["[[[[", "\"[[[["])", 1));
+    CHECK_FALSE(json_nested_deeper_than("[][][][]", 1));
+    CHECK(json_nested_deeper_than(std::string(100000, '['), 64));
+}
