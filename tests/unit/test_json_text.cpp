@@ -1,6 +1,8 @@
 // JSON string escaping and UTF-8 validation (protocol/json_text.hpp).
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <cstdint>
 #include <random>
 #include <string>
@@ -14,27 +16,8 @@ namespace lp = llmb::protocol;
 
 namespace {
 
-// UTF-8 encoding of any value below 2^21, including surrogates (CESU-style), so that the tests
-// can also build sequences the decoder must refuse.
-std::string encode_utf8(std::uint32_t cp) {
-    std::string s;
-    if (cp < 0x80) {
-        s += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        s += static_cast<char>(0xC0 | (cp >> 6));
-        s += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        s += static_cast<char>(0xE0 | (cp >> 12));
-        s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        s += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        s += static_cast<char>(0xF0 | (cp >> 18));
-        s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        s += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-    return s;
-}
+using llmb::test::encode_utf8;
+
 
 // Reference decoder written from the definition (bit patterns and code point ranges) rather
 // than from byte ranges: the length of the valid sequence at s[i], or 0.

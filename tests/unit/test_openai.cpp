@@ -2,6 +2,8 @@
 // decoders, against real llama-server responses and the shapes other servers send.
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <cstddef>
 #include <fstream>
 #include <random>
@@ -29,24 +31,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string read_recorded(const std::string& name) {
-    const std::string path = std::string(LLMB_TRANSCRIPTS_DIR) + "/" + name + ".response.txt";
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE_MESSAGE(in.good(), "cannot open " << path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::string recorded_body(const std::string& name) {
-    const std::string raw = read_recorded(name);
-    const std::size_t end = raw.find("\r\n\r\n");
-    REQUIRE(end != std::string::npos);
-    return raw.substr(end + 4);
-}
 
 long recorded_status(const std::string& name) {
-    const std::string raw = read_recorded(name);
+    const std::string raw = llmb::test::read_transcript(name);
     REQUIRE(raw.rfind("HTTP/1.1 ", 0) == 0);
     return std::stol(raw.substr(9, 3));
 }
@@ -132,13 +119,13 @@ stream_delta decode_data(const std::string& data) {
 
 // The tool calls of a non-streamed recorded response, as the server wrote them.
 json recorded_tool_calls(const std::string& name) {
-    return json::parse(recorded_body(name))["choices"][0]["message"]["tool_calls"];
+    return json::parse(llmb::test::transcript_body(name))["choices"][0]["message"]["tool_calls"];
 }
 
 }  // namespace
 
 TEST_CASE("openai: stream with usage (04)") {
-    const std::string body = recorded_body("04_chat_stream_include_usage");
+    const std::string body = llmb::test::transcript_body("04_chat_stream_include_usage");
     const decoded_stream s = decode_body(body);
     CHECK(s.malformed == 0);
     CHECK(s.errors == 0);
@@ -160,7 +147,7 @@ TEST_CASE("openai: stream with usage (04)") {
 }
 
 TEST_CASE("openai: streams without usage and cut by max_tokens (03, 06)") {
-    const std::string plain = recorded_body("03_chat_stream");
+    const std::string plain = llmb::test::transcript_body("03_chat_stream");
     const decoded_stream s = decode_body(plain);
     CHECK(s.malformed == 0);
     CHECK(s.content == content_by_hand(plain));
@@ -169,7 +156,7 @@ TEST_CASE("openai: streams without usage and cut by max_tokens (03, 06)") {
     CHECK_FALSE(s.usage.has_value());
     CHECK(s.done_last);
 
-    const std::string limited = recorded_body("06_max_tokens_5_stream");
+    const std::string limited = llmb::test::transcript_body("06_max_tokens_5_stream");
     const decoded_stream l = decode_body(limited);
     CHECK(l.malformed == 0);
     CHECK(l.content == content_by_hand(limited));
@@ -180,7 +167,7 @@ TEST_CASE("openai: streams without usage and cut by max_tokens (03, 06)") {
 
 TEST_CASE("openai: streamed tool calls match the non-streamed ones (12/11, 14/15)") {
     SUBCASE("two calls") {
-        const decoded_stream s = decode_body(recorded_body("14_tools_two_calls_stream"));
+        const decoded_stream s = decode_body(llmb::test::transcript_body("14_tools_two_calls_stream"));
         CHECK(s.malformed == 0);
         CHECK(s.content.empty());
         CHECK(s.finish_reasons == std::vector<std::string>{"tool_calls"});
@@ -204,7 +191,7 @@ TEST_CASE("openai: streamed tool calls match the non-streamed ones (12/11, 14/15
     SUBCASE("one call") {
         // The two recordings come from separate runs of a random model: the arguments differ in
         // value but not in shape.
-        const std::string body = recorded_body("12_tools_call_stream");
+        const std::string body = llmb::test::transcript_body("12_tools_call_stream");
         const decoded_stream s = decode_body(body);
         CHECK(s.malformed == 0);
         CHECK(s.finish_reasons == std::vector<std::string>{"tool_calls"});
@@ -231,7 +218,7 @@ TEST_CASE("openai: streamed tool calls match the non-streamed ones (12/11, 14/15
 }
 
 TEST_CASE("openai: a stream whose server died (27)") {
-    const std::string body = recorded_body("27_server_killed_mid_stream");
+    const std::string body = llmb::test::transcript_body("27_server_killed_mid_stream");
     const decoded_stream s = decode_body(body);
     // The body ends after a keep-alive comment: nothing is held, but nothing finished either.
     CHECK_FALSE(s.partial);
@@ -419,7 +406,7 @@ TEST_CASE("openai: tool call accumulator") {
 
 TEST_CASE("openai: whole responses") {
     SUBCASE("plain answer (05)") {
-        const std::string body = recorded_body("05_chat_nonstream");
+        const std::string body = llmb::test::transcript_body("05_chat_nonstream");
         const whole_response r = decode_whole_response(body);
         const json raw = json::parse(body);
         CHECK_FALSE(r.malformed.has_value());
@@ -435,7 +422,7 @@ TEST_CASE("openai: whole responses") {
     SUBCASE("tool calls (11, 15)") {
         for (const char* name : {"11_tools_call_nonstream", "15_tools_two_calls_nonstream"}) {
             CAPTURE(name);
-            const whole_response r = decode_whole_response(recorded_body(name));
+            const whole_response r = decode_whole_response(llmb::test::transcript_body(name));
             CHECK_FALSE(r.malformed.has_value());
             CHECK(r.content.empty());
             CHECK(r.finish_reason == "tool_calls");
@@ -485,11 +472,11 @@ TEST_CASE("openai: HTTP error bodies") {
     for (const char* name :
          {"18_bad_invalid_json", "20_bad_missing_messages_stream", "24_ctx_exceeded_stream"}) {
         CAPTURE(name);
-        const std::string body = recorded_body(name);
+        const std::string body = llmb::test::transcript_body(name);
         const std::string message = decode_error_body(recorded_status(name), body);
         CHECK(message == json::parse(body)["error"]["message"].get<std::string>());
     }
-    CHECK(decode_error_body(400, recorded_body("24_ctx_exceeded_stream")).find("context size") !=
+    CHECK(decode_error_body(400, llmb::test::transcript_body("24_ctx_exceeded_stream")).find("context size") !=
           std::string::npos);
     CHECK(decode_error_body(503, "") == "HTTP 503");
     CHECK(decode_error_body(502, " \r\n") == "HTTP 502");
@@ -537,7 +524,7 @@ TEST_CASE("openai: deeply nested JSON is refused, not recursed into") {
 }
 
 TEST_CASE("openai: damaged chunks never throw") {
-    const std::string body = recorded_body("14_tools_two_calls_stream");
+    const std::string body = llmb::test::transcript_body("14_tools_two_calls_stream");
     std::vector<std::string> lines;
     std::istringstream in(body);
     for (std::string line; std::getline(in, line);) {

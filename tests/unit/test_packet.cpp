@@ -1,6 +1,8 @@
 // PUBLISH size arithmetic and the UTF-8-safe splitter (protocol/packet.hpp).
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -18,6 +20,8 @@ namespace lp = llmb::protocol;
 using lp::mqtt_version;
 
 namespace {
+
+using llmb::test::encode_utf8;
 
 constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
 constexpr std::size_t no_limit = std::numeric_limits<std::size_t>::max();
@@ -56,25 +60,6 @@ std::string serialise_publish(std::size_t topic_len, std::size_t payload_len,
 
 // ---- random inputs --------------------------------------------------------------------------
 
-std::string encode_utf8(std::uint32_t cp) {
-    std::string s;
-    if (cp < 0x80) {
-        s += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        s += static_cast<char>(0xC0 | (cp >> 6));
-        s += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        s += static_cast<char>(0xE0 | (cp >> 12));
-        s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        s += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        s += static_cast<char>(0xF0 | (cp >> 18));
-        s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        s += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-    return s;
-}
 
 template <typename T>
 T pick(std::mt19937_64& rng, T lo, T hi) {

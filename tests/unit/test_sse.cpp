@@ -2,6 +2,8 @@
 // against the corner cases of the format.
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <fstream>
@@ -18,27 +20,14 @@ using llmb::protocol::sse_parser;
 
 namespace {
 
+using llmb::test::read_transcript;
+using llmb::test::transcript_body;
+
 const char* const stream_transcripts[] = {
     "03_chat_stream",       "04_chat_stream_include_usage", "06_max_tokens_5_stream",
     "12_tools_call_stream", "14_tools_two_calls_stream",    "27_server_killed_mid_stream",
 };
 
-std::string read_transcript(const std::string& name) {
-    const std::string path = std::string(LLMB_TRANSCRIPTS_DIR) + "/" + name + ".response.txt";
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE_MESSAGE(in.good(), "cannot open " << path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// The body of a recorded response: what follows the blank line after the headers.
-std::string transcript_body(const std::string& name) {
-    const std::string raw = read_transcript(name);
-    const std::size_t end = raw.find("\r\n\r\n");
-    REQUIRE(end != std::string::npos);
-    return raw.substr(end + 4);
-}
 
 struct parse_result {
     std::vector<sse_event> events;

@@ -1,6 +1,8 @@
 // The body of POST /v1/chat/completions built from a decoded request.
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <cstdint>
 #include <fstream>
 #include <limits>
@@ -17,13 +19,8 @@ using nlohmann::json;
 
 namespace {
 
-std::string read_fixture(const std::string& name) {
-    std::ifstream in(std::string(LLMB_TRANSCRIPTS_DIR) + "/" + name, std::ios::binary);
-    REQUIRE_MESSAGE(in.good(), "missing fixture " << name);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using llmb::test::read_fixture;
+
 
 p::request decoded(const std::string& payload) {
     auto d = p::decode_request(payload, p::request_limits{}, "gen-1");
