@@ -80,7 +80,7 @@ bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
       mqtt_(loop, make_mqtt_settings(*cfg_),
             [this](inbound_message&& m) { on_message(std::move(m)); }, nullptr, nullptr),
       services_{loop, http_, mqtt_, backends_},
-      sessions_(loop, mqtt_, backends_, cfg_),
+      sessions_(loop, mqtt_, http_, backends_, cfg_),
       rng_(std::random_device{}()) {
     backends_.configure(cfg_->backends);
     for (const auto& p : cfg_->projects) {

@@ -3,8 +3,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "daemon/event_sender.hpp"
 #include "daemon/log.hpp"
@@ -18,6 +21,9 @@ namespace {
 
 constexpr auto max_expiry_period = std::chrono::milliseconds(60000);
 
+// A /tokenize answer larger than this is not read (it would be a message of millions of tokens).
+constexpr std::size_t max_tokenize_body = std::size_t{16} << 20;
+
 std::shared_ptr<spdlog::logger> logger() {
     return get_logger("sessions");
 }
@@ -26,12 +32,54 @@ std::uint32_t saturate(std::uint64_t v) noexcept {
     return v > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(v);
 }
 
+// Transient HTTP statuses: the backend may count tokens later.
+bool transient_status(long status) noexcept {
+    return status == 429 || status == 503;
+}
+
 }  // namespace
 
-session_service::session_service(event_loop& loop, mqtt_link& mqtt, const backend_pool& backends,
-                                 std::shared_ptr<const config> cfg)
+// One POST /tokenize for a stored user message; reports to the service when it ends.
+class session_service::token_count final : public http_handler {
+public:
+    token_count(session_service& owner, std::uint64_t id, session_key k, std::string text,
+                std::string name)
+        : key(std::move(k)),
+          content(std::move(text)),
+          backend(std::move(name)),
+          owner_(owner),
+          id_(id) {}
+
+    bool on_data(long, std::string_view bytes) override {
+        if (body.size() + bytes.size() > max_tokenize_body) {
+            too_large = true;  // keeps reading (and dropping) so that on_complete still comes
+        } else if (!too_large) {
+            body.append(bytes);
+        }
+        return true;
+    }
+
+    void on_complete(CURLcode result, long http_status, std::string_view error_text) override {
+        owner_.on_counted(id_, result, http_status, error_text);
+    }
+
+    http_client::transfer_id transfer = 0;
+    session_key key;
+    std::string content;
+    std::string backend;
+    std::string body;
+    bool too_large = false;
+
+private:
+    session_service& owner_;
+    std::uint64_t id_;
+};
+
+session_service::session_service(event_loop& loop, mqtt_link& mqtt, http_client& http,
+                                 const backend_pool& backends, std::shared_ptr<const config> cfg)
     : loop_(loop),
       mqtt_(mqtt),
+      http_(http),
       backends_(backends),
       cfg_(std::move(cfg)),
       store_(cfg_->sessions, [] { return std::chrono::system_clock::now(); }) {}
@@ -57,6 +105,9 @@ void session_service::stop() {
         loop_.cancel_timer(expiry_timer_);
         expiry_timer_ = 0;
     }
+    for (auto& [id, count] : counting_)
+        http_.abort(count->transfer);
+    counting_.clear();
 }
 
 void session_service::reload(std::shared_ptr<const config> cfg) {
@@ -190,6 +241,7 @@ std::optional<session_turn> session_service::prepare(const project_config& proje
     const session& s = store_.get_or_create(key);
     session_turn turn = plan_turn(std::move(key), s.system, s.messages, req, project.system_prompt,
                                   context, max_tokens);
+    turn.model = model_for(req, project);
     log_warnings();
     req.messages = turn_messages(turn);
     if (!turn.fits) {
@@ -221,8 +273,89 @@ void session_service::store(const session_turn& turn, std::string_view answer,
             "session={} client={} turn not stored: the session was deleted or "
             "expired meanwhile",
             turn.key.session, turn.key.client);
+    } else {
+        count_tokens(turn.key, turn.model, *turn.user_text);
     }
     log_warnings();
+}
+
+void session_service::count_tokens(const session_key& key, const std::string& model,
+                                   const std::string& text) {
+    if (counting_.size() >= max_pending_counts)
+        return;
+    std::optional<std::size_t> chosen;
+    for (const std::size_t b : backends_.candidates(model, {})) {
+        if (no_tokenize_.count(backends_.backend(b).name) == 0) {
+            chosen = b;
+            break;
+        }
+    }
+    if (!chosen)
+        return;
+    const backend_config& be = backends_.backend(*chosen);
+    http_request req;
+    req.url = be.url + "/tokenize";
+    req.body = nlohmann::json{{"content", text}}.dump(-1, ' ', false,
+                                                      nlohmann::json::error_handler_t::replace);
+    req.headers = {"Content-Type: application/json"};
+    if (!be.api_key.empty())
+        req.headers.push_back("Authorization: Bearer " + be.api_key);
+    req.connect_timeout_ms = 2000;
+    req.total_timeout_ms = 10000;
+    const std::uint64_t id = next_count_++;
+    auto count = std::make_unique<token_count>(*this, id, key, text, be.name);
+    token_count& ref = *count;
+    counting_.emplace(id, std::move(count));
+    try {
+        ref.transfer = http_.start(req, ref);
+    } catch (const std::exception& e) {
+        counting_.erase(id);
+        logger()->warn("session={} cannot ask {} for a token count: {}", key.session, be.name,
+                       e.what());
+    }
+}
+
+void session_service::on_counted(std::uint64_t id, CURLcode result, long http_status,
+                                 std::string_view error_text) {
+    const auto it = counting_.find(id);
+    if (it == counting_.end())
+        return;
+    // The handler is inside the client's callback: it goes once that has returned.
+    std::shared_ptr<token_count> count(std::move(it->second));
+    counting_.erase(it);
+    loop_.defer([count] {});
+
+    if (result != CURLE_OK) {
+        logger()->debug("session={} no token count from {}: {}", count->key.session, count->backend,
+                        error_text);
+        return;
+    }
+    const bool ok_status = http_status >= 200 && http_status < 300;
+    std::optional<std::size_t> tokens;
+    if (ok_status && !count->too_large) {
+        const auto j = nlohmann::json::parse(count->body, nullptr, false);
+        if (j.is_object()) {
+            const auto t = j.find("tokens");
+            if (t != j.end() && t->is_array())
+                tokens = t->size();
+        }
+    }
+    if (!tokens) {
+        if (!transient_status(http_status) && !count->too_large) {
+            no_tokenize_.insert(count->backend);
+            logger()->info(
+                "{} does not count tokens (POST /tokenize: HTTP {}); history token "
+                "counts stay estimated for it",
+                count->backend, http_status);
+        }
+        return;
+    }
+    const std::uint32_t n = saturate(std::uint64_t{*tokens} + message_overhead_tokens);
+    const bool set = store_.set_tokens(count->key, "user", count->content, n);
+    log_warnings();
+    logger()->debug("session={} user message counted by {}: {} tokens (estimated {}){}",
+                    count->key.session, count->backend, n, estimate_tokens(count->content),
+                    set ? "" : "; the message is no longer stored");
 }
 
 }  // namespace llmb

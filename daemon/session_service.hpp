@@ -5,14 +5,17 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
 #include "daemon/backend_pool.hpp"
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
+#include "daemon/http_client.hpp"
 #include "daemon/mqtt_link.hpp"
 #include "daemon/session_store.hpp"
 #include "daemon/session_turn.hpp"
@@ -24,12 +27,21 @@ namespace llmb {
 // Room kept for the answer when neither the request nor its project sets max_tokens.
 inline constexpr std::uint32_t default_answer_tokens = 512;
 
+// Tokens a counted message costs on top of the tokens of its content: the chat template's role
+// markers. The same 4 that estimate_tokens (history_trim.hpp) adds, so counted and estimated
+// messages are on one scale.
+inline constexpr std::uint32_t message_overhead_tokens = 4;
+
+// Token counts asked for at once; a turn stored while this many are outstanding keeps its
+// estimate.
+inline constexpr std::size_t max_pending_counts = 16;
+
 class session_service {
 public:
     // The store takes its settings (state_dir, ttl, max_sessions, max_messages) from
     // cfg->sessions now; a reload changes only the context size used for trimming.
-    session_service(event_loop& loop, mqtt_link& mqtt, const backend_pool& backends,
-                    std::shared_ptr<const config> cfg);
+    session_service(event_loop& loop, mqtt_link& mqtt, http_client& http,
+                    const backend_pool& backends, std::shared_ptr<const config> cfg);
     ~session_service();
     session_service(const session_service&) = delete;
     session_service& operator=(const session_service&) = delete;
@@ -37,7 +49,7 @@ public:
     // Loads the sessions kept in state_dir and starts expiring idle ones, every
     // min(60 s, ttl / 2).
     void start();
-    // Stops the expiry timer.
+    // Stops the expiry timer and aborts the token counts still outstanding.
     void stop();
     void reload(std::shared_ptr<const config> cfg);
 
@@ -63,6 +75,14 @@ public:
     // Stores a finished turn: the request's last user message and the answer. The answer's
     // token count is usage.completion_tokens when the upstream reported it (else estimated).
     // Nothing is stored when the session was deleted or expired meanwhile.
+    //
+    // The user message is then counted by a backend that serves the turn's model (an up one
+    // first): POST {url}/tokenize {"content":TEXT}, asynchronously on the event loop. Its answer
+    // {"tokens":[...]} sets the stored message's count to the number of tokens plus
+    // message_overhead_tokens, unless the message is gone meanwhile; until then, or when no
+    // count comes, the estimate serves. A backend that answers with an HTTP error (other than
+    // 429 and 503) or without a tokens array is not asked again (remembered by name until the
+    // daemon restarts); a transfer failure is not remembered.
     void store(const session_turn& turn, std::string_view answer,
                const std::optional<protocol::token_usage>& usage);
 
@@ -71,17 +91,26 @@ public:
     static std::string project_key(const project_config& project);
 
 private:
+    class token_count;
+
     void schedule_expiry();
+    void count_tokens(const session_key& key, const std::string& model, const std::string& text);
+    void on_counted(std::uint64_t id, CURLcode result, long http_status,
+                    std::string_view error_text);
     void expire();
     void log_warnings();
     std::uint32_t context_for(const std::string& model) const;
 
     event_loop& loop_;
     mqtt_link& mqtt_;
+    http_client& http_;
     const backend_pool& backends_;
     std::shared_ptr<const config> cfg_;
     session_store store_;
     event_loop::timer_id expiry_timer_ = 0;
+    std::map<std::uint64_t, std::unique_ptr<token_count>> counting_;  // by count id
+    std::uint64_t next_count_ = 1;
+    std::set<std::string> no_tokenize_;  // backends that cannot count tokens
 };
 
 }  // namespace llmb

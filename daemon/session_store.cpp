@@ -269,6 +269,23 @@ bool session_store::append(const session_key& key, history_message user,
     return true;
 }
 
+bool session_store::set_tokens(const session_key& key, std::string_view role,
+                               std::string_view content, std::uint32_t tokens) {
+    const auto it = sessions_.find(key);
+    if (it == sessions_.end() || tokens == 0) {
+        return false;
+    }
+    auto& messages = it->second.value.messages;
+    for (auto m = messages.rbegin(); m != messages.rend(); ++m) {
+        if (m->tokens == 0 && m->role == role && m->content == content) {
+            m->tokens = tokens;
+            persist(key, it->second.value);
+            return true;
+        }
+    }
+    return false;
+}
+
 bool session_store::clear(const session_key& key) {
     const auto it = sessions_.find(key);
     if (it == sessions_.end()) {

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <compare>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <map>
@@ -83,6 +84,14 @@ public:
     // after it) while more than max_messages are stored. False, and nothing stored, when the
     // session does not exist (it was deleted, expired or evicted meanwhile). O(log n + messages).
     bool append(const session_key& key, history_message user, history_message assistant);
+
+    // Sets the server's token count on the newest stored message with this role and content
+    // whose count is still unknown (0), for a count that arrives after the turn was stored. The
+    // match on role and content makes a message that is gone meanwhile (cleared, trimmed, the
+    // session deleted) or a count for other text change nothing. Does not mark the session
+    // used. False when no message matched. O(log n + messages).
+    bool set_tokens(const session_key& key, std::string_view role, std::string_view content,
+                    std::uint32_t tokens);
 
     // Drops the messages, keeps the system text. False when the session does not exist.
     bool clear(const session_key& key);

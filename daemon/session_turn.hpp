@@ -22,6 +22,7 @@ struct session_turn {
     std::vector<history_message> history;          // the stored history, oldest first
     std::vector<protocol::chat_message> fresh;     // the request's non-system messages
     std::optional<std::string> user_text;  // the request's last user message: stored after done
+    std::string model;  // the model the request asks for (after project defaults); may be ""
 
     std::uint32_t system_tokens = 0;  // estimates (history_trim.hpp)
     std::uint32_t fresh_tokens = 0;

@@ -265,10 +265,12 @@ TEST_SUITE("sessions") {
     }
 
     TEST_CASE("a long history is trimmed to the context, newest turns kept") {
-        // Each turn: a user message of 31 words and its echo. The bridge estimates 70 + 47
-        // tokens per turn, the mock counts 37 + 35; the new message is estimated at 70 and 64
-        // tokens are kept for the answer, so of a context of 400 the newest 2 turns are sent.
-        // All 6 turns, as the mock counts them, would take 35 + 6 * 72 + 64 = 531 tokens.
+        // Each turn: a user message of 31 words and its echo. The stored user message is
+        // counted by the mock's /tokenize (33 words with the directive, + 4), the answer by its
+        // usage (47 pieces): 37 + 47 tokens per turn, while the mock counts 37 + 35. The new
+        // message is estimated at 70 and 64 tokens are kept for the answer, so of a context of
+        // 400 the newest 3 turns are sent (35 + 3 * 72 + 64 = 315 as the mock counts). All 6
+        // turns, as the mock counts them, would take 35 + 6 * 72 + 64 = 531 tokens.
         test_dir dir;
         broker mqtt(dir);
         mock_llm llm(dir, {"--ctx", "400"});
@@ -285,22 +287,26 @@ TEST_SUITE("sessions") {
             const std::string id = "r" + std::to_string(i);
             auto req = session_request(id, "s1", "echo", turn_text(i));
             req["max_tokens"] = 64;
+            const std::size_t log_from = br.proc().stderr_size();
             c.publish_request("dev1", req);
             auto s = c.collect("dev1", id, 10s);
             check_done(s, turn_text(i));
-            CHECK(s.count("status") == 0);  // the estimate was enough: no retry
+            CHECK(s.count("status") == 0);  // the counts were enough: no retry
+            REQUIRE_MESSAGE(br.proc().wait_stderr("user message counted by", 10s, log_from),
+                            "turn ", i, ": the bridge logged no token count within 10 s");
         }
         const auto last = upstream_requests_with(llm, "turn7");
         REQUIRE(last.size() == 1);
         const auto& sent = last.front()["messages"];
         INFO(sent.dump());
-        REQUIRE(sent.size() == 5);
-        const char* roles[] = {"user", "assistant", "user", "assistant", "user"};
-        for (std::size_t i = 0; i < 5; ++i)
-            CHECK(sent[i]["role"] == roles[i]);
-        CHECK(sent[0]["content"].get<std::string>().find("turn5") != std::string::npos);
-        CHECK(sent[2]["content"].get<std::string>().find("turn6") != std::string::npos);
-        CHECK(sent[4]["content"].get<std::string>().find("turn7") != std::string::npos);
+        REQUIRE(sent.size() == 7);
+        for (std::size_t i = 0; i < 7; ++i) {
+            CHECK(sent[i]["role"] == (i % 2 == 0 ? "user" : "assistant"));
+            if (i % 2 == 0) {
+                const std::string turn = "turn" + std::to_string(4 + i / 2);
+                CHECK(sent[i]["content"].get<std::string>().find(turn) != std::string::npos);
+            }
+        }
 
         // The whole stored history, sent as plain messages, is more than the server takes.
         const auto stored = get_messages(c, "dev1", "g1", "s1");
@@ -314,6 +320,46 @@ TEST_SUITE("sessions") {
         auto whole = c.collect("dev1", "whole", 10s);
         check_error(whole, "upstream_error");
         CHECK(whole.last().value("message", std::string()).find("context") != std::string::npos);
+    }
+
+    TEST_CASE("a stored user message is counted by the server, and the count trims history") {
+        // The first turn: "t1 a a ..." (120 words) under "#mock echo piece=2000", answered in
+        // one piece (stored as 1 completion token). The bridge estimates the stored user message
+        // at (262 + 2) / 3 + 4 = 92 tokens; /tokenize counts 123 words, so 127 with the message
+        // overhead. The next request ("next", estimated 11, 4 for the answer) in a context of
+        // 135: with the estimate the turn would be sent (11 + 93 + 4 = 108), the mock would
+        // refuse it (5 + 127 + 124 + 4 = 260 as it counts) and the bridge retry without history,
+        // with a trimmed status; with the count (11 + 128 + 4 = 143) it is left out from the
+        // start.
+        test_dir dir;
+        broker mqtt(dir);
+        mock_llm llm(dir, {"--ctx", "135"});
+        bridge br(dir, mqtt, llm.url(), with_config(dir, "sessions:\n  context_tokens: 135\n"));
+        test_client c(mqtt.url());
+        c.subscribe_client("dev1");
+
+        const std::string first = a_words("t1", 120);
+        auto req = session_request("r1", "s1", "echo piece=2000", first);
+        req["max_tokens"] = 4;
+        const std::size_t log_from = br.proc().stderr_size();
+        c.publish_request("dev1", req);
+        auto s1 = c.collect("dev1", "r1", 10s);
+        check_done(s1, first);
+        REQUIRE_MESSAGE(br.proc().wait_stderr("user message counted by", 10s, log_from),
+                        "the bridge logged no token count within 10 s");
+        CHECK(br.proc().stderr_text().find("127 tokens (estimated 92)") != std::string::npos);
+
+        auto next = session_request("r2", "s1", "echo_all", "next");
+        next["max_tokens"] = 4;
+        c.publish_request("dev1", next);
+        auto s2 = c.collect("dev1", "r2", 10s);
+        check_done(s2, echo_all_of({{"user", "next"}}));
+        CHECK(s2.count("status") == 0);                          // no trimmed retry
+        CHECK(upstream_requests_with(llm, "next").size() == 1);  // sent once, without history
+        // The turn is still stored: only the prompt left it out.
+        const auto stored = get_messages(c, "dev1", "g1", "s1");
+        REQUIRE(stored.size() == 4);
+        CHECK(stored[0].second == mock_prompt("echo piece=2000", first));
     }
 
     TEST_CASE("a prompt the server still refuses is trimmed harder and retried once") {

@@ -172,6 +172,59 @@ TEST_CASE("find, get_or_create, append, clear, set_system and erase") {
     CHECK(store.take_warnings().empty());
 }
 
+TEST_CASE("set_tokens counts the newest matching message, persists it, and is missed safely") {
+    temp_dir dir;
+    test_clock clock;
+    const auto cfg = config(100, 6, 3600s, dir.path.string());
+    {
+        session_store store(cfg, clock.fn(), false);
+        CHECK_FALSE(store.set_tokens(key("s1"), "user", "q", 9));  // no session
+        store.get_or_create(key("s1"));
+        const auto used_at = clock.now;
+        CHECK(store.append(key("s1"), u("old"), a("x")));
+        CHECK(store.append(key("s1"), u("same"), a("r1", 2)));
+        CHECK(store.append(key("s1"), u("same"), a("r2")));
+        clock.now += 5s;
+
+        // The newest unknown match gets the count; the older one keeps its estimate.
+        CHECK(store.set_tokens(key("s1"), "user", "same", 11));
+        CHECK(store.list("llm", "dev1").front().last_used == used_at);  // not marked used
+        const auto* s = store.find(key("s1"));
+        REQUIRE(s != nullptr);
+        CHECK(s->messages[2].tokens == 0);
+        CHECK(s->messages[4].tokens == 11);
+        CHECK(store.set_tokens(key("s1"), "user", "same", 12));
+        CHECK(store.find(key("s1"))->messages[2].tokens == 12);
+        CHECK_FALSE(store.set_tokens(key("s1"), "user", "same", 13));  // both counted already
+
+        // Another role, other text, a zero count or another session change nothing.
+        CHECK_FALSE(store.set_tokens(key("s1"), "assistant", "same", 5));
+        CHECK_FALSE(store.set_tokens(key("s1"), "user", "sam", 5));
+        CHECK_FALSE(store.set_tokens(key("s1"), "assistant", "r2", 0));
+        CHECK(store.set_tokens(key("s1"), "assistant", "r2", 6));
+        CHECK_FALSE(store.set_tokens(key("s1"), "assistant", "r1", 7));  // already 2
+        CHECK_FALSE(store.set_tokens(key("s2"), "user", "same", 5));
+        CHECK_FALSE(store.set_tokens(key("s1", "dev2"), "user", "same", 5));
+
+        // A message trimmed away (max_messages 6) is not found any more.
+        CHECK(store.append(key("s1"), u("third"), a("r3")));
+        CHECK_FALSE(store.set_tokens(key("s1"), "user", "old", 5));
+        CHECK(store.set_tokens(key("s1"), "user", "third", 8));
+        CHECK(store.take_warnings().empty());
+    }
+    // The counts reached the file.
+    session_store again(cfg, clock.fn(), false);
+    CHECK(again.load().empty());
+    const auto* s = again.find(key("s1"));
+    REQUIRE(s != nullptr);
+    CHECK(contents(*s) == std::vector<std::string>{"user:same", "assistant:r1", "user:same",
+                                                   "assistant:r2", "user:third", "assistant:r3"});
+    std::vector<std::uint32_t> tokens;
+    for (const auto& m : s->messages)
+        tokens.push_back(m.tokens);
+    CHECK(tokens == std::vector<std::uint32_t>{12, 2, 11, 6, 8, 0});
+}
+
 TEST_CASE("list shows a client's sessions in name order without marking them used") {
     test_clock clock;
     session_store store(config(3), clock.fn());
