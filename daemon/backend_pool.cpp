@@ -49,6 +49,13 @@ backend_pool::backend_pool(event_loop& loop, http_client& http) : loop_(loop), h
 const backend_config& backend_pool::backend(std::size_t b) const { return state_[b]->cfg; }
 bool backend_pool::up(std::size_t b) const { return state_[b]->up; }
 
+std::optional<std::size_t> backend_pool::index_of(const std::string& name) const {
+    for (std::size_t b = 0; b < state_.size(); ++b) {
+        if (state_[b]->cfg.name == name) return b;
+    }
+    return std::nullopt;
+}
+
 backend_pool::~backend_pool() {
     for (auto& s : state_) {
         if (s->probe_timer != 0) loop_.cancel_timer(s->probe_timer);

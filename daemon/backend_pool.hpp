@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,8 @@ public:
     void withdraw(slot_waiter& w);
 
     void mark(std::size_t b, bool up);
+    // The current index of a backend by name (indices change when a reload reorders them).
+    std::optional<std::size_t> index_of(const std::string& name) const;
     const backend_config& backend(std::size_t b) const;
     bool up(std::size_t b) const;
     std::size_t size() const noexcept { return state_.size(); }

@@ -150,9 +150,9 @@ void request_stream::release_backend() {
         queued_ = false;
     }
     if (backend_) {
-        const std::size_t b = *backend_;
         backend_.reset();
-        svc_.backends.release(b);
+        // Looked up by name: a reload may have reordered the backends since the slot was taken.
+        if (const auto b = svc_.backends.index_of(backend_name_)) svc_.backends.release(*b);
     }
 }
 
@@ -400,7 +400,7 @@ void request_stream::on_complete(CURLcode result, long http_status, std::string_
             // Nothing reached the device yet: the next backend serving the model takes over.
             get_logger("bridge")->warn("[{}] backend {} unreachable ({}); failing over", req_.id,
                                        backend_name_, error_text);
-            svc_.backends.mark(*backend_, false);
+            if (const auto b = svc_.backends.index_of(backend_name_)) svc_.backends.mark(*b, false);
             tried_.push_back(backend_name_);
             release_backend();
             choose_backend();
@@ -425,7 +425,9 @@ void request_stream::on_complete(CURLcode result, long http_status, std::string_
         }
         return;
     }
-    if (backend_) svc_.backends.mark(*backend_, true);  // it answered
+    if (const auto b = svc_.backends.index_of(backend_name_); backend_ && b) {
+        svc_.backends.mark(*b, true);  // it answered
+    }
     if (!is_success(http_status)) {
         if (retry_with_less_history(http_status)) return;
         finish_error({error_code::upstream_error,
@@ -479,6 +481,8 @@ bool request_stream::retry_with_less_history(long http_status) {
         !context_exceeded(http_status, body_)) {
         return false;
     }
+    const auto b = svc_.backends.index_of(backend_name_);
+    if (!b) return false;  // the backend left the configuration meanwhile
     const std::size_t dropped = trim_turn_harder(*session_);
     if (dropped == 0) return false;
     req_.messages = turn_messages(*session_);
@@ -488,7 +492,7 @@ bool request_stream::retry_with_less_history(long http_status) {
     sender_.send("status", [&](std::uint64_t seq) {
         return protocol::encode_status_trimmed(req_.id, seq, dropped);
     });
-    start_upstream(*backend_);  // the same slot
+    start_upstream(*b);  // the same slot
     return true;
 }
 
