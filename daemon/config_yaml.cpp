@@ -234,6 +234,15 @@ std::optional<bool> read_bool(error_list& errors, const located& at) {
     return std::nullopt;
 }
 
+// The error for a value that is not a plain number: quoted numbers get a hint.
+static void report_not_a_number(error_list& errors, const located& at, const std::string& wanted,
+                                bool plain) {
+    std::string message = wanted + ", got " + describe(at.node);
+    if (!plain && at.node.IsScalar() && classify_number(at.node.Scalar()) != number_kind::none)
+        message += " (write numbers without quotes)";
+    errors.add(at.mark, at.path, std::move(message));
+}
+
 std::optional<std::int64_t> read_integer(error_list& errors, const located& at, std::int64_t lo,
                                          std::int64_t hi, bool zero_allowed) {
     std::string wanted = "must be ";
@@ -248,10 +257,7 @@ std::optional<std::int64_t> read_integer(error_list& errors, const located& at, 
         errors.add(at.mark, at.path, wanted + ", got " + at.node.Scalar());
         return std::nullopt;
     }
-    std::string message = wanted + ", got " + describe(at.node);
-    if (!plain && at.node.IsScalar() && classify_number(at.node.Scalar()) != number_kind::none)
-        message += " (write numbers without quotes)";
-    errors.add(at.mark, at.path, std::move(message));
+    report_not_a_number(errors, at, wanted, plain);
     return std::nullopt;
 }
 
@@ -266,10 +272,7 @@ std::optional<double> read_number(error_list& errors, const located& at, double 
         errors.add(at.mark, at.path, wanted + ", got " + at.node.Scalar());
         return std::nullopt;
     }
-    std::string message = wanted + ", got " + describe(at.node);
-    if (!plain && at.node.IsScalar() && classify_number(at.node.Scalar()) != number_kind::none)
-        message += " (write numbers without quotes)";
-    errors.add(at.mark, at.path, std::move(message));
+    report_not_a_number(errors, at, wanted, plain);
     return std::nullopt;
 }
 

@@ -19,9 +19,11 @@ namespace {
 
 event_loop::event_loop() {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd_ < 0) throw_errno("epoll_create1");
+    if (epfd_ < 0)
+        throw_errno("epoll_create1");
     wakefd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (wakefd_ < 0) throw_errno("eventfd");
+    if (wakefd_ < 0)
+        throw_errno("eventfd");
     watch(wakefd_, EPOLLIN, [this](std::uint32_t) {
         std::uint64_t v = 0;
         while (::read(wakefd_, &v, sizeof v) > 0) {
@@ -35,8 +37,10 @@ event_loop::event_loop() {
 }
 
 event_loop::~event_loop() {
-    if (wakefd_ >= 0) ::close(wakefd_);
-    if (epfd_ >= 0) ::close(epfd_);
+    if (wakefd_ >= 0)
+        ::close(wakefd_);
+    if (epfd_ >= 0)
+        ::close(epfd_);
 }
 
 void event_loop::watch(int fd, std::uint32_t events, fd_callback cb) {
@@ -44,8 +48,10 @@ void event_loop::watch(int fd, std::uint32_t events, fd_callback cb) {
     ev.events = events;
     ev.data.fd = fd;
     if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        if (errno != EEXIST) throw_errno("epoll_ctl(ADD)");
-        if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) < 0) throw_errno("epoll_ctl(MOD)");
+        if (errno != EEXIST)
+            throw_errno("epoll_ctl(ADD)");
+        if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) < 0)
+            throw_errno("epoll_ctl(MOD)");
     }
     fds_[fd] = std::make_shared<fd_callback>(std::move(cb));
 }
@@ -54,13 +60,15 @@ void event_loop::modify(int fd, std::uint32_t events) {
     epoll_event ev{};
     ev.events = events;
     ev.data.fd = fd;
-    if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) < 0) throw_errno("epoll_ctl(MOD)");
+    if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) < 0)
+        throw_errno("epoll_ctl(MOD)");
 }
 
 void event_loop::unwatch(int fd) {
     epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);  // the fd may already be closed
     auto it = fds_.find(fd);
-    if (it == fds_.end()) return;
+    if (it == fds_.end())
+        return;
     // The callback may be running right now: keep it alive until the dispatch ends.
     deferred_.push_back([cb = std::move(it->second)] {});
     fds_.erase(it);
@@ -75,7 +83,8 @@ event_loop::timer_id event_loop::add_timer(clock::time_point deadline, std::func
 
 void event_loop::cancel_timer(timer_id id) {
     auto it = timer_deadlines_.find(id);
-    if (it == timer_deadlines_.end()) return;
+    if (it == timer_deadlines_.end())
+        return;
     timers_.erase(std::make_pair(it->second, id));
     timer_deadlines_.erase(it);
 }
@@ -105,23 +114,28 @@ void event_loop::drain_posted() {
         std::lock_guard lock(posted_mutex_);
         batch.swap(posted_);
     }
-    for (auto& fn : batch) fn();
+    for (auto& fn : batch)
+        fn();
 }
 
 void event_loop::run_deferred() {
     while (!deferred_.empty()) {
         auto batch = std::move(deferred_);
         deferred_.clear();
-        for (auto& fn : batch) fn();
+        for (auto& fn : batch)
+            fn();
     }
 }
 
 int event_loop::next_timeout_ms() const {
-    if (!deferred_.empty()) return 0;
-    if (timers_.empty()) return -1;
+    if (!deferred_.empty())
+        return 0;
+    if (timers_.empty())
+        return -1;
     const auto now = clock::now();
     const auto first = timers_.begin()->first.first;
-    if (first <= now) return 0;
+    if (first <= now)
+        return 0;
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(first - now).count();
     return ms > 60000 ? 60000 : static_cast<int>(ms);
 }
@@ -140,18 +154,19 @@ void event_loop::run() {
     running_ = true;
     std::vector<epoll_event> events(256);
     while (running_) {
-        if (before_wait_) before_wait_();
         run_deferred();
-        const int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()),
-                                 next_timeout_ms());
+        const int n =
+            epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), next_timeout_ms());
         if (n < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             throw_errno("epoll_wait");
         }
         for (int i = 0; i < n; ++i) {
             const auto& ev = events[static_cast<std::size_t>(i)];
             auto it = fds_.find(ev.data.fd);
-            if (it == fds_.end()) continue;
+            if (it == fds_.end())
+                continue;
             auto cb = it->second;  // keeps the callback alive if it unwatches its own fd
             (*cb)(ev.events);
             run_deferred();

@@ -49,10 +49,9 @@ public:
     // Loop thread only: runs fn after the current callback returns (safe destruction point).
     void defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
 
-    // Runs until stop(); each iteration also calls the idle hook (if set) before waiting.
+    // Runs until stop().
     void run();
     void stop() { running_ = false; }
-    void set_before_wait(std::function<void()> fn) { before_wait_ = std::move(fn); }
 
 private:
     void drain_posted();
@@ -73,7 +72,6 @@ private:
     std::atomic<bool> wake_flag_{false};
     std::function<void()> wake_handler_;
     std::vector<std::function<void()>> deferred_;
-    std::function<void()> before_wait_;
 };
 
 }  // namespace llmb

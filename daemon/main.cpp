@@ -35,7 +35,7 @@ int block_signals() {
 
 // The configuration from the file (or the defaults) with the command line applied; errors are
 // printed one per line.
-std::shared_ptr<const llmb::config> load(const llmb::command_line& cl, bool quiet_ok,
+std::shared_ptr<const llmb::config> load(const llmb::command_line& cl,
                                          std::vector<std::string>& errors) {
     const auto env = llmb::config_environment::system();
     llmb::config_result r;
@@ -44,8 +44,10 @@ std::shared_ptr<const llmb::config> load(const llmb::command_line& cl, bool quie
     } else {
         r.cfg = llmb::default_config();
     }
-    for (const auto& e : r.errors) errors.push_back(e.to_string());
-    if (!r.cfg) return nullptr;
+    for (const auto& e : r.errors)
+        errors.push_back(e.to_string());
+    if (!r.cfg)
+        return nullptr;
     auto cfg = llmb::apply_overrides(*r.cfg, cl);
     for (const auto& p : cfg->projects) {
         if (!llmb::protocol::valid_prefix(p.prefix)) {
@@ -55,7 +57,6 @@ std::shared_ptr<const llmb::config> load(const llmb::command_line& cl, bool quie
             return nullptr;
         }
     }
-    (void)quiet_ok;
     return cfg;
 }
 
@@ -69,17 +70,19 @@ int main(int argc, char** argv) {
     }
     const llmb::command_line cl = std::move(*parsed.args);
     std::vector<std::string> errors;
-    auto cfg = load(cl, cl.check_config, errors);
-    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+    auto cfg = load(cl, errors);
+    for (const auto& e : errors)
+        std::fprintf(stderr, "%s\n", e.c_str());
     if (cl.check_config) {
         if (cfg) {
             std::printf("%s: configuration OK (%zu project(s), %zu backend(s))\n",
-                        cl.config_path ? cl.config_path->c_str() : "defaults",
-                        cfg->projects.size(), cfg->backends.size());
+                        cl.config_path ? cl.config_path->c_str() : "defaults", cfg->projects.size(),
+                        cfg->backends.size());
         }
         return cfg ? 0 : 1;
     }
-    if (!cfg) return 1;
+    if (!cfg)
+        return 1;
 
     llmb::init_logging(spdlog::level::from_str(cfg->log_level));
     const int sigfd = block_signals();
@@ -98,7 +101,7 @@ int main(int argc, char** argv) {
                 if (si.ssi_signo == SIGHUP) {
                     // Parsed into a new configuration; swapped in only when it is valid.
                     std::vector<std::string> reload_errors;
-                    auto next = load(cl, false, reload_errors);
+                    auto next = load(cl, reload_errors);
                     for (const auto& e : reload_errors) {
                         llmb::get_logger("main")->error("reload: {}", e);
                     }

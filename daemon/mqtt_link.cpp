@@ -59,9 +59,9 @@ public:
                                             ? max_packet
                                             : std::min(l->broker_max_packet_, max_packet);
             }
-            l->window_ = std::min(l->settings_.window, receive_max != 0 ? receive_max
-                                                                          : max_client_inflight);
-            l->on_connected(nullptr);
+            l->window_ =
+                std::min(l->settings_.window, receive_max != 0 ? receive_max : max_client_inflight);
+            l->on_connected();
         });
     }
     void on_failure(const mqtt::token& tok) override {
@@ -110,8 +110,8 @@ mqtt_link::mqtt_link(event_loop& loop, mqtt_settings settings, message_handler o
     const bool v5 = settings_.version == protocol::mqtt_version::v5;
     const int version = v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     mqtt::create_options create(version, 1 << 20);
-    client_ = std::make_unique<mqtt::async_client>(settings_.uri, settings_.client_id, create,
-                                                   nullptr);
+    client_ =
+        std::make_unique<mqtt::async_client>(settings_.uri, settings_.client_id, create, nullptr);
     delivery_listener_ = std::make_unique<delivery_listener>(*this);
     connect_listener_ = std::make_unique<connect_listener>(*this);
     subscribe_listener_ = std::make_unique<subscribe_listener>(*this);
@@ -124,13 +124,15 @@ mqtt_link::mqtt_link(event_loop& loop, mqtt_settings settings, message_handler o
         conn_opts_.set_clean_session(true);
     }
     conn_opts_.set_keep_alive_interval(settings_.keep_alive_s);
-    if (!settings_.username.empty()) conn_opts_.set_user_name(settings_.username);
-    if (!settings_.password.empty()) conn_opts_.set_password(settings_.password);
+    if (!settings_.username.empty())
+        conn_opts_.set_user_name(settings_.username);
+    if (!settings_.password.empty())
+        conn_opts_.set_password(settings_.password);
     conn_opts_.set_max_inflight(static_cast<int>(max_client_inflight));
     conn_opts_.set_connect_timeout(10);
     conn_opts_.set_automatic_reconnect(false);  // we reconnect ourselves to see CONNACK again
-    conn_opts_.set_will(mqtt::will_options(settings_.status_topic, settings_.offline_payload, 1,
-                                           true));
+    conn_opts_.set_will(
+        mqtt::will_options(settings_.status_topic, settings_.offline_payload, 1, true));
 
     client_->set_message_callback([this](mqtt::const_message_ptr msg) {
         loop_.post([this, msg] {
@@ -154,7 +156,9 @@ mqtt_link::~mqtt_link() {
     }
 }
 
-void mqtt_link::start() { connect_now(); }
+void mqtt_link::start() {
+    connect_now();
+}
 
 void mqtt_link::set_filters(std::vector<std::string> filters) {
     std::vector<std::string> added;
@@ -165,23 +169,27 @@ void mqtt_link::set_filters(std::vector<std::string> filters) {
             added.push_back(f);
     }
     for (const auto& f : settings_.filters) {
-        if (std::find(filters.begin(), filters.end(), f) == filters.end()) removed.push_back(f);
+        if (std::find(filters.begin(), filters.end(), f) == filters.end())
+            removed.push_back(f);
     }
     settings_.filters = std::move(filters);
-    if (!ready_) return;  // the next connect subscribes the new list
+    if (!ready_)
+        return;  // the next connect subscribes the new list
     try {
         if (!added.empty()) {
             std::vector<int> qos(added.size(), 1);
             client_->subscribe(mqtt::string_collection::create(added), qos);
         }
-        if (!removed.empty()) client_->unsubscribe(mqtt::string_collection::create(removed));
+        if (!removed.empty())
+            client_->unsubscribe(mqtt::string_collection::create(removed));
     } catch (const mqtt::exception& e) {
         get_logger("mqtt")->error("changing subscriptions failed: {}", e.what());
     }
 }
 
 void mqtt_link::connect_now() {
-    if (connecting_ || stopping_) return;
+    if (connecting_ || stopping_)
+        return;
     connecting_ = true;
     try {
         client_->connect(conn_opts_, nullptr, *connect_listener_);
@@ -193,7 +201,8 @@ void mqtt_link::connect_now() {
 }
 
 void mqtt_link::schedule_reconnect() {
-    if (stopping_ || reconnect_timer_ != 0) return;
+    if (stopping_ || reconnect_timer_ != 0)
+        return;
     reconnect_timer_ = loop_.add_timer(backoff_, [this] {
         reconnect_timer_ = 0;
         connect_now();
@@ -201,14 +210,14 @@ void mqtt_link::schedule_reconnect() {
     backoff_ = std::min(backoff_ * 2, max_backoff);
 }
 
-void mqtt_link::on_connected(const mqtt::token_ptr&) {
+void mqtt_link::on_connected() {
     connecting_ = false;
     backoff_ = std::chrono::milliseconds(100);
     in_flight_ = 0;  // a clean start: nothing of the old connection is pending any more
-    get_logger("mqtt")->info("connected to {} (MQTT {}, broker max packet {})", settings_.uri,
-                             settings_.version == protocol::mqtt_version::v5 ? "5" : "3.1.1",
-                             broker_max_packet_ == 0 ? std::string("none")
-                                                     : std::to_string(broker_max_packet_));
+    get_logger("mqtt")->info(
+        "connected to {} (MQTT {}, broker max packet {})", settings_.uri,
+        settings_.version == protocol::mqtt_version::v5 ? "5" : "3.1.1",
+        broker_max_packet_ == 0 ? std::string("none") : std::to_string(broker_max_packet_));
     try {
         auto filters = mqtt::string_collection::create(settings_.filters);
         std::vector<int> qos(settings_.filters.size(), 1);
@@ -220,13 +229,15 @@ void mqtt_link::on_connected(const mqtt::token_ptr&) {
 }
 
 void mqtt_link::on_subscribed() {
-    if (ready_) return;
+    if (ready_)
+        return;
     // The online status goes before anything queued meanwhile.
     queue_.push_front(outbound{settings_.status_topic, settings_.online_payload, 1, true});
     ready_ = true;
     get_logger("mqtt")->info("subscribed to {} filters; online", settings_.filters.size());
     pump();
-    if (on_ready_) on_ready_();
+    if (on_ready_)
+        on_ready_();
 }
 
 void mqtt_link::on_lost(const std::string& cause) {
@@ -239,7 +250,8 @@ void mqtt_link::on_lost(const std::string& cause) {
         return;
     }
     get_logger("mqtt")->warn("connection to {} lost: {}; reconnecting", settings_.uri, cause);
-    if (was_ready && on_down_) on_down_();
+    if (was_ready && on_down_)
+        on_down_();
     schedule_reconnect();
 }
 
@@ -296,20 +308,25 @@ void mqtt_link::shutdown(std::chrono::milliseconds drain_limit, std::function<vo
 }
 
 void mqtt_link::maybe_finish_shutdown() {
-    if (stopping_ && queue_.empty() && in_flight_ == 0) finish_shutdown();
+    if (stopping_ && queue_.empty() && in_flight_ == 0)
+        finish_shutdown();
 }
 
 void mqtt_link::finish_shutdown() {
-    if (shutdown_done_) return;
+    if (shutdown_done_)
+        return;
     shutdown_done_ = true;
     ready_ = false;
-    if (shutdown_timer_ != 0) loop_.cancel_timer(shutdown_timer_);
+    if (shutdown_timer_ != 0)
+        loop_.cancel_timer(shutdown_timer_);
     try {
-        if (client_->is_connected()) client_->disconnect()->wait_for(2000);
+        if (client_->is_connected())
+            client_->disconnect()->wait_for(2000);
     } catch (const std::exception& e) {
         get_logger("mqtt")->debug("disconnect: {}", e.what());
     }
-    if (shutdown_cb_) loop_.defer(std::move(shutdown_cb_));
+    if (shutdown_cb_)
+        loop_.defer(std::move(shutdown_cb_));
 }
 
 }  // namespace llmb

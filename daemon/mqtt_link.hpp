@@ -83,7 +83,7 @@ private:
 
     void connect_now();
     void schedule_reconnect();
-    void on_connected(const mqtt::token_ptr& tok);
+    void on_connected();
     void on_subscribed();
     void on_lost(const std::string& cause);
     void on_deliveries();

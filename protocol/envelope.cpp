@@ -106,32 +106,30 @@ std::string encode_start(std::string_view id, std::uint64_t seq, std::string_vie
     return out;
 }
 
-std::string encode_status_queued(std::string_view id, std::uint64_t seq, std::uint64_t position) {
+// {"id","seq","type":"status","status":status[,count_key:count]}
+static std::string status_event(std::string_view id, std::uint64_t seq, std::string_view status,
+                                std::string_view count_key = {}, std::uint64_t count = 0) {
     std::string out = start_event(id, seq, "status", 0);
     append_key(out, "status");
-    out.append("\"queued\"");
-    append_key(out, "position");
-    append_uint(out, position);
+    append_json_string(out, status);
+    if (!count_key.empty()) {
+        append_key(out, count_key);
+        append_uint(out, count);
+    }
     out.push_back('}');
     return out;
+}
+
+std::string encode_status_queued(std::string_view id, std::uint64_t seq, std::uint64_t position) {
+    return status_event(id, seq, "queued", "position", position);
 }
 
 std::string encode_status_generating(std::string_view id, std::uint64_t seq) {
-    std::string out = start_event(id, seq, "status", 0);
-    append_key(out, "status");
-    out.append("\"generating\"");
-    out.push_back('}');
-    return out;
+    return status_event(id, seq, "generating");
 }
 
 std::string encode_status_trimmed(std::string_view id, std::uint64_t seq, std::uint64_t dropped) {
-    std::string out = start_event(id, seq, "status", 0);
-    append_key(out, "status");
-    out.append("\"trimmed\"");
-    append_key(out, "dropped");
-    append_uint(out, dropped);
-    out.push_back('}');
-    return out;
+    return status_event(id, seq, "trimmed", "dropped", dropped);
 }
 
 std::string encode_chunk(std::string_view id, std::uint64_t seq, std::string_view text,
