@@ -9,6 +9,7 @@
 
 #include "daemon/config_project.hpp"
 #include "daemon/config_yaml.hpp"
+#include "protocol/topics.hpp"
 
 namespace llmb {
 
@@ -126,14 +127,63 @@ void read_url(const context& ctx, const map_reader& m, std::string_view key,
                        config_yaml::in_quotes(*s));
 }
 
+tls_config read_tls(const context& ctx, const located& at) {
+    tls_config t;
+    const map_reader m(ctx.errors, at,
+                       {"ca_file", "ca_path", "cert_file", "key_file", "key_password",
+                        "key_password_file", "key_password_env", "insecure"});
+    // Paths are used as given when absolute, else relative to the configuration file.
+    const auto read_path = [&](std::string_view key, std::string& out) {
+        m.read(key, out);
+        if (!out.empty() && out.front() != '/')
+            out = ctx.base_dir + out;
+    };
+    read_path("ca_file", t.ca_file);
+    read_path("ca_path", t.ca_path);
+    read_path("cert_file", t.cert_file);
+    read_path("key_file", t.key_file);
+    read_secret(ctx, m, "key_password", t.key_password);
+    m.read("insecure", t.insecure);
+    if (!t.key_file.empty() && t.cert_file.empty()) {
+        const auto v = m.get("key_file");
+        ctx.errors.add(v->mark, v->path, "a key_file needs a cert_file");
+    }
+    return t;
+}
+
+// Topic prefixes a v5 Response Topic may start with: no wildcards, not empty.
+std::vector<std::string> read_response_prefixes(const context& ctx, const located& at) {
+    std::vector<std::string> out;
+    const auto items = config_yaml::read_list(ctx.errors, at, "a list of topic prefixes");
+    if (!items)
+        return out;
+    for (const auto& item : *items) {
+        const auto s = config_yaml::read_string(ctx.errors, item);
+        if (!s)
+            continue;
+        if (s->empty() || s->find_first_of("+#") != std::string::npos || s->front() == '$' ||
+            s->front() == '/') {
+            ctx.errors.add(item.mark, item.path,
+                           "must be a topic prefix without wildcards, '$' or a leading '/', got " +
+                               config_yaml::in_quotes(*s));
+            continue;
+        }
+        out.push_back(*s);
+    }
+    return out;
+}
+
 mqtt_config read_mqtt(const context& ctx, const located& at) {
     mqtt_config c;
     const map_reader m(ctx.errors, at,
                        {"url", "client_id", "version", "keep_alive_s", "username", "password",
-                        "password_file", "password_env", "max_packet", "qos", "text_topic"});
-    read_url(ctx, m, "url", {"tcp://", "mqtt://"}, c.url);
+                        "password_file", "password_env", "max_packet", "qos", "text_topic", "tls",
+                        "chunk_expiry_s", "response_prefixes"});
+    read_url(ctx, m, "url", {"tcp://", "mqtt://", "ssl://", "mqtts://"}, c.url);
     if (c.url.rfind("mqtt://", 0) == 0)
         c.url = "tcp://" + c.url.substr(7);
+    if (c.url.rfind("mqtts://", 0) == 0)
+        c.url = "ssl://" + c.url.substr(8);
     m.read("client_id", c.client_id);
     if (const auto v = m.get("version")) {
         if (const auto s = config_yaml::read_choice(ctx.errors, *v, {"5", "3.1.1"}))
@@ -145,6 +195,11 @@ mqtt_config read_mqtt(const context& ctx, const located& at) {
     m.read_int("max_packet", c.max_packet, 64, 268435455);
     m.read_int("qos", c.qos, 0, 1);
     m.read("text_topic", c.text_topic);
+    if (const auto v = m.get("tls"))
+        c.tls = read_tls(ctx, *v);
+    m.read_int("chunk_expiry_s", c.chunk_expiry_s, 1, 86400 * 365, true);
+    if (const auto v = m.get("response_prefixes"))
+        c.response_prefixes = read_response_prefixes(ctx, *v);
     return c;
 }
 
@@ -175,7 +230,7 @@ std::vector<backend_config> read_backends(const context& ctx, const located& at)
         b.name = "backend" + std::to_string(i);
         const map_reader m(ctx.errors, item,
                            {"name", "url", "api_key", "api_key_file", "api_key_env", "models",
-                            "slots", "queue", "context_tokens", "health_interval_ms"});
+                            "slots", "queue", "context_tokens", "health_interval_ms", "tls"});
         if (!m.is_map())
             continue;
         if (const auto v = m.get("name")) {
@@ -197,6 +252,8 @@ std::vector<backend_config> read_backends(const context& ctx, const located& at)
         m.read_int("queue", b.queue, 0, 100000);
         m.read_int("context_tokens", b.context_tokens, 128, 10000000, true);
         m.read_ms("health_interval_ms", b.health_interval, 100, 3600000, true);
+        if (const auto v = m.get("tls"))
+            b.tls = read_tls(ctx, *v);
         out.push_back(std::move(b));
     }
     return out;
@@ -216,7 +273,8 @@ timeouts_config read_timeouts(const context& ctx, const located& at) {
 sessions_config read_sessions(const context& ctx, const located& at) {
     sessions_config s;
     const map_reader m(ctx.errors, at,
-                       {"state_dir", "ttl_s", "max_sessions", "context_tokens", "max_messages"});
+                       {"state_dir", "ttl_s", "max_sessions", "context_tokens", "max_messages",
+                        "shared"});
     m.read("state_dir", s.state_dir);
     if (const auto v = m.get("ttl_s")) {
         if (const auto n = config_yaml::read_integer(ctx.errors, *v, 1, 31536000))
@@ -225,7 +283,47 @@ sessions_config read_sessions(const context& ctx, const located& at) {
     m.read_int("max_sessions", s.max_sessions, 1, 10000000);
     m.read_int("context_tokens", s.context_tokens, 128, 10000000);
     m.read_int("max_messages", s.max_messages, 1, 100000);
+    m.read("shared", s.shared);
+    if (s.shared && s.state_dir.empty()) {
+        const auto v = m.get("shared");
+        ctx.errors.add(v->mark, v->path, "shared sessions need a state_dir that the bridges share");
+    }
     return s;
+}
+
+cluster_config read_cluster(const context& ctx, const located& at) {
+    cluster_config c;
+    const map_reader m(ctx.errors, at, {"group", "bridge_id", "takeover"});
+    for (const auto key : {"group", "bridge_id"}) {
+        std::string value;
+        m.read(key, value);
+        if (!value.empty() && !protocol::valid_name(value)) {
+            const auto v = m.get(key);
+            ctx.errors.add(v->mark, v->path,
+                           "must be 1..64 characters of [A-Za-z0-9_.-], got " +
+                               config_yaml::in_quotes(value));
+        }
+        (std::string_view(key) == "group" ? c.group : c.bridge_id) = value;
+    }
+    m.read("takeover", c.takeover);
+    return c;
+}
+
+metrics_config read_metrics(const context& ctx, const located& at) {
+    metrics_config c;
+    const map_reader m(ctx.errors, at, {"interval_s", "topic"});
+    if (const auto v = m.get("interval_s")) {
+        if (const auto n = config_yaml::read_integer(ctx.errors, *v, 1, 86400, true))
+            c.interval = std::chrono::seconds(*n);
+    }
+    m.read("topic", c.topic);
+    if (!c.topic.empty() && !protocol::valid_prefix(c.topic)) {
+        const auto v = m.get("topic");
+        ctx.errors.add(v->mark, v->path,
+                       "must be a topic without wildcards, '$' or a leading '/', got " +
+                           config_yaml::in_quotes(c.topic));
+    }
+    return c;
 }
 
 config read_document(const context& ctx, const YAML::Node& root) {
@@ -238,8 +336,8 @@ config read_document(const context& ctx, const YAML::Node& root) {
         return c;
     }
     const map_reader m(ctx.errors, doc,
-                       {"mqtt", "backends", "timeouts", "projects", "sessions", "max_in_flight",
-                        "grace_ms", "log_level"});
+                       {"mqtt", "backends", "timeouts", "projects", "sessions", "cluster", "metrics",
+                        "max_in_flight", "grace_ms", "log_level"});
     if (const auto v = m.get("mqtt"))
         c.mqtt = read_mqtt(ctx, *v);
     if (const auto v = m.get("backends"))
@@ -261,6 +359,10 @@ config read_document(const context& ctx, const YAML::Node& root) {
     }
     if (const auto v = m.get("sessions"))
         c.sessions = read_sessions(ctx, *v);
+    if (const auto v = m.get("cluster"))
+        c.cluster = read_cluster(ctx, *v);
+    if (const auto v = m.get("metrics"))
+        c.metrics = read_metrics(ctx, *v);
     m.read_int("max_in_flight", c.max_in_flight, 1, 1000000);
     m.read_ms("grace_ms", c.grace, 0, 3600000);
     if (const auto v = m.get("log_level")) {

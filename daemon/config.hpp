@@ -18,8 +18,18 @@
 
 namespace llmb {
 
+// TLS settings of one connection (the broker, or one backend).
+struct tls_config {
+    std::string ca_file;       // PEM CA bundle; empty (and no ca_path): the system store
+    std::string ca_path;       // directory of hashed CA certificates
+    std::string cert_file;     // client certificate (PEM); empty: none
+    std::string key_file;      // its private key (PEM); empty: in cert_file
+    std::string key_password;  // key_password | key_password_file | key_password_env; secret
+    bool insecure = false;     // no certificate or host name check (a warning is logged)
+};
+
 struct mqtt_config {
-    std::string url = "tcp://127.0.0.1:1883";  // tcp://, mqtt:// (ssl:// comes with TLS)
+    std::string url = "tcp://127.0.0.1:1883";  // tcp://, mqtt://, or ssl://, mqtts:// (TLS)
     std::string client_id;                     // empty: llm-mqtt-bridge-<host>-<pid>
     protocol::mqtt_version version = protocol::mqtt_version::v5;
     int keep_alive_s = 30;                     // 5..3600
@@ -28,6 +38,13 @@ struct mqtt_config {
     std::size_t max_packet = 268435455;        // 64..268435455
     int qos = 1;                               // 0 | 1
     bool text_topic = true;
+    tls_config tls;                            // used with ssl:// and mqtts://
+    // MQTT 5 Message Expiry Interval on chunk events (and raw text), seconds; 0: none.
+    std::uint32_t chunk_expiry_s = 0;
+    // Prefixes a v5 Response Topic must start with; empty: each project's "{prefix}/response/".
+    std::vector<std::string> response_prefixes;
+
+    bool uses_tls() const noexcept { return url.rfind("ssl://", 0) == 0; }
 };
 
 struct timeouts_config {
@@ -46,6 +63,7 @@ struct backend_config {
     std::uint32_t queue = 1000;        // requests waiting for a slot before overloaded, 0..100000
     std::uint32_t context_tokens = 0;  // context size for trimming; 0: sessions.context_tokens
     std::chrono::milliseconds health_interval{10000};  // /health probe period; 0: no probe
+    tls_config tls;                    // for https:// URLs (verification is on by default)
 };
 
 enum class thinking_mode { server_default, on, off };
@@ -83,6 +101,22 @@ struct sessions_config {
     std::size_t max_sessions = 10000;  // least recently used go first
     std::uint32_t context_tokens = 4096;  // default context size for trimming
     std::size_t max_messages = 200;       // stored messages per session at most
+    // Several bridges share state_dir: a session's file is read again when another bridge
+    // changed it, so whichever bridge takes the next turn sees the history.
+    bool shared = false;
+};
+
+// Several bridges on one broker (cluster).
+struct cluster_config {
+    std::string group;      // shared-subscription group; empty: this bridge takes all requests
+    std::string bridge_id;  // names this bridge in start events and status; empty: the client id
+    // Survivors end the requests of a bridge that died (its will) with an error event.
+    bool takeover = true;
+};
+
+struct metrics_config {
+    std::chrono::seconds interval{10};  // 0: no metrics messages
+    std::string topic;                  // empty: "{first prefix}/metrics"
 };
 
 struct config {
@@ -91,6 +125,8 @@ struct config {
     timeouts_config timeouts;
     std::vector<project_config> projects;   // at least one; prefixes unique
     sessions_config sessions;
+    cluster_config cluster;
+    metrics_config metrics;
     std::size_t max_in_flight = 4096;       // requests at once, all clients
     std::chrono::milliseconds grace{10000}; // on SIGTERM
     std::string log_level = "info";         // trace|debug|info|warn|error

@@ -241,7 +241,7 @@ TEST_CASE("config: enumerations") {
 
 TEST_CASE("config: URLs") {
     check_error("mqtt:\n  url: http://broker:1883\n", "mqtt.url", "http",
-                "must be a URL starting with tcp:// or mqtt://");
+                "must be a URL starting with tcp://, mqtt://, ssl:// or mqtts://");
     check_error("backends:\n  - url: ftp://llm\n", "backends[0].url", "ftp",
                 "must be a URL starting with http:// or https://");
     check_error("backends:\n  - url: http://\n", "backends[0].url", "http", "naming a host");
@@ -250,7 +250,60 @@ TEST_CASE("config: URLs") {
     const auto c = parse_ok(
         "mqtt:\n  url: mqtt://broker:1883\nbackends:\n  - url: https://llm.example/api//\n");
     CHECK(c->mqtt.url == "tcp://broker:1883");
+    CHECK_FALSE(c->mqtt.uses_tls());
     CHECK(c->backends[0].url == "https://llm.example/api");
+    CHECK(parse_ok("mqtt:\n  url: mqtts://broker:8883\n")->mqtt.url == "ssl://broker:8883");
+    CHECK(parse_ok("mqtt:\n  url: ssl://broker:8883\n")->mqtt.uses_tls());
+}
+
+TEST_CASE("config: TLS settings; relative paths are relative to the file; key needs cert") {
+    const auto c = parse_ok(
+        "mqtt:\n  url: mqtts://b:8883\n  tls:\n    ca_file: ca.pem\n    cert_file: /etc/c.pem\n"
+        "    key_file: c.key\n    key_password: pw\n    insecure: true\n"
+        "backends:\n  - url: https://l\n    tls:\n      ca_path: certs\n");
+    CHECK(c->mqtt.tls.ca_file == "ca.pem");  // the test file name has no directory
+    CHECK(c->mqtt.tls.cert_file == "/etc/c.pem");
+    CHECK(c->mqtt.tls.key_file == "c.key");
+    CHECK(c->mqtt.tls.key_password == "pw");
+    CHECK(c->mqtt.tls.insecure);
+    CHECK(c->backends[0].tls.ca_path == "certs");
+    CHECK_FALSE(c->backends[0].tls.insecure);
+    check_error("mqtt:\n  tls:\n    key_file: k.pem\n", "mqtt.tls.key_file", "k.pem",
+                "a key_file needs a cert_file");
+    check_error("mqtt:\n  tls:\n    insecure: yes please\n", "mqtt.tls.insecure", "yes",
+                "must be true or false");
+    check_error("mqtt:\n  tls:\n    ca_fil: x\n", "mqtt.tls.ca_fil", "ca_fil", "ca_file");
+}
+
+TEST_CASE("config: MQTT 5 response prefixes and chunk expiry") {
+    const auto c = parse_ok(
+        "mqtt:\n  chunk_expiry_s: 30\n  response_prefixes: [llm/response/, devices/]\n");
+    CHECK(c->mqtt.chunk_expiry_s == 30);
+    CHECK(c->mqtt.response_prefixes == std::vector<std::string>{"llm/response/", "devices/"});
+    check_error("mqtt:\n  response_prefixes: [llm/+/x]\n", "mqtt.response_prefixes[0]", "llm/+",
+                "without wildcards");
+    check_error("mqtt:\n  response_prefixes: [\"$SYS/\"]\n", "mqtt.response_prefixes[0]",
+                "\"$SYS", "without wildcards");
+    check_error("mqtt:\n  chunk_expiry_s: -1\n", "mqtt.chunk_expiry_s", "-1", "");
+}
+
+TEST_CASE("config: cluster, metrics and shared sessions") {
+    const auto c = parse_ok(
+        "cluster:\n  group: g1\n  bridge_id: b-2\n  takeover: false\nmetrics:\n"
+        "  interval_s: 0\n  topic: ops/llm/metrics\nsessions:\n  state_dir: /s\n  shared: true\n");
+    CHECK(c->cluster.group == "g1");
+    CHECK(c->cluster.bridge_id == "b-2");
+    CHECK_FALSE(c->cluster.takeover);
+    CHECK(c->metrics.interval == std::chrono::seconds(0));
+    CHECK(c->metrics.topic == "ops/llm/metrics");
+    CHECK(c->sessions.shared);
+    const auto d = parse_ok("");
+    CHECK(d->cluster.group.empty());
+    CHECK(d->cluster.takeover);
+    CHECK(d->metrics.interval == std::chrono::seconds(10));
+    check_error("cluster:\n  group: a/b\n", "cluster.group", "a/b", "[A-Za-z0-9_.-]");
+    check_error("metrics:\n  topic: llm/#\n", "metrics.topic", "llm/#", "without wildcards");
+    check_error("sessions:\n  shared: true\n", "sessions.shared", "true", "state_dir");
 }
 
 TEST_CASE("config: project prefixes are valid and unique; names default to them") {
