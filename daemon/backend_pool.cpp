@@ -46,6 +46,18 @@ private:
 
 backend_pool::backend_pool(event_loop& loop, http_client& http) : loop_(loop), http_(http) {}
 
+void backend_pool::warn_if_insecure(const backend_config& cfg) const {
+    if (!cfg.tls.insecure || cfg.url.rfind("https://", 0) != 0)
+        return;
+    for (const auto& old : state_) {
+        if (old->cfg.name == cfg.name && old->cfg.tls.insecure)
+            return;  // said already
+    }
+    get_logger("backend")->warn(
+        "{}: tls.insecure is set: the LLM server's certificate and host name are NOT checked",
+        cfg.name);
+}
+
 const backend_config& backend_pool::backend(std::size_t b) const { return state_[b]->cfg; }
 bool backend_pool::up(std::size_t b) const { return state_[b]->up; }
 
@@ -69,6 +81,7 @@ void backend_pool::configure(const std::vector<backend_config>& backends) {
     for (const auto& cfg : backends) {
         auto s = std::make_unique<state>();
         s->cfg = cfg;
+        warn_if_insecure(cfg);
         for (auto& old : state_) {
             if (old && old->cfg.name == cfg.name) {
                 s->busy = old->busy;
@@ -174,6 +187,7 @@ void backend_pool::run_probe(std::size_t b) {
     req.connect_timeout_ms = 2000;
     req.total_timeout_ms = 5000;
     if (!s.cfg.api_key.empty()) req.headers.push_back("Authorization: Bearer " + s.cfg.api_key);
+    req.tls = &s.cfg.tls;
     s.probe_in_flight = std::make_unique<probe>(*this, b, generation_);
     s.probe_in_flight->id = http_.start(req, *s.probe_in_flight);
 }

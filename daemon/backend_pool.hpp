@@ -58,6 +58,7 @@ public:
 private:
     struct state;
     class probe;
+    void warn_if_insecure(const backend_config& cfg) const;
     void schedule_probe(std::size_t b);
     void run_probe(std::size_t b);
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "daemon/log.hpp"
@@ -26,14 +27,51 @@ std::string printable(std::string_view s) {
     return out;
 }
 
+// Requests, session ops and legacy input are shared within a cluster group; cancels reach
+// every bridge, and the one that owns the request acts on it.
 std::vector<std::string> project_filters(const config& c) {
+    const auto shared = [&](std::string filter) {
+        return c.cluster.group.empty() ? filter : protocol::shared_filter(c.cluster.group, filter);
+    };
     std::vector<std::string> f;
     for (const auto& p : c.projects) {
-        f.push_back(protocol::request_filter(p.prefix));
+        f.push_back(shared(protocol::request_filter(p.prefix)));
         f.push_back(protocol::cancel_filter(p.prefix));
-        f.push_back(protocol::session_filter(p.prefix));
-        if (p.legacy) f.push_back(protocol::legacy_input_topic(p.prefix));
+        f.push_back(shared(protocol::session_filter(p.prefix)));
+        if (p.legacy) f.push_back(shared(protocol::legacy_input_topic(p.prefix)));
     }
+    return f;
+}
+
+// Where a v5 Response Topic may point: the configured prefixes, else the project's responses.
+std::vector<std::string> response_prefixes(const config& c, const project_config& project) {
+    if (!c.mqtt.response_prefixes.empty()) return c.mqtt.response_prefixes;
+    return {project.prefix + "/response/"};
+}
+
+bool clustered(const config& c) {
+    return !c.cluster.group.empty();
+}
+
+// {first prefix}/status, or {first prefix}/status/{bridge id} for a bridge of a cluster.
+std::string own_status_topic(const config& c) {
+    std::string t = protocol::status_topic(c.projects.front().prefix);
+    if (clustered(c)) t += "/" + cluster_bridge_id(c);
+    return t;
+}
+
+// What a bridge of a cluster watches to end a dead peer's requests: the peers' status and
+// every topic their events can go to.
+std::vector<std::string> watch_filters(const config& c) {
+    std::vector<std::string> f;
+    if (!clustered(c) || !c.cluster.takeover) return f;
+    f.push_back(protocol::status_topic(c.projects.front().prefix) + "/+");
+    if (!c.mqtt.response_prefixes.empty()) {
+        for (const auto& p : c.mqtt.response_prefixes) f.push_back(p + "#");
+    }
+    for (const auto& p : c.projects) f.push_back(p.prefix + "/response/#");
+    std::sort(f.begin(), f.end());
+    f.erase(std::unique(f.begin(), f.end()), f.end());
     return f;
 }
 
@@ -42,6 +80,10 @@ std::string status_payload(const config& c, bool online) {
     s += online ? "\"online\"" : "\"offline\"";
     s += ",\"client_id\":";
     protocol::append_json_string(s, c.mqtt.client_id);
+    if (clustered(c)) {
+        s += ",\"bridge\":";
+        protocol::append_json_string(s, cluster_bridge_id(c));
+    }
     if (online) {
         s += ",\"version\":\"" LLMB_VERSION "\",\"pid\":" + std::to_string(getpid());
         s += ",\"projects\":[";
@@ -63,10 +105,12 @@ mqtt_settings make_mqtt_settings(const config& c) {
     s.keep_alive_s = c.mqtt.keep_alive_s;
     s.username = c.mqtt.username;
     s.password = c.mqtt.password;
-    s.status_topic = protocol::status_topic(c.projects.front().prefix);
+    s.tls = c.mqtt.tls;
+    s.status_topic = own_status_topic(c);
     s.online_payload = status_payload(c, true);
     s.offline_payload = status_payload(c, false);
     s.filters = project_filters(c);
+    s.watch_filters = watch_filters(c);
     return s;
 }
 
@@ -77,14 +121,26 @@ bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
       cfg_(std::move(cfg)),
       http_(loop),
       backends_(loop, http_),
-      mqtt_(loop, make_mqtt_settings(*cfg_),
-            [this](inbound_message&& m) { on_message(std::move(m)); }, nullptr, nullptr),
-      services_{loop, http_, mqtt_, backends_},
+      mqtt_(loop, http_, make_mqtt_settings(*cfg_),
+            [this](inbound_message&& m) { on_message(std::move(m)); },
+            [this] {
+                if (on_ready_) on_ready_();
+            },
+            nullptr),
+      services_{loop, http_, mqtt_, backends_, &metrics_},
       sessions_(loop, mqtt_, http_, backends_, cfg_),
+      metrics_publisher_(loop, mqtt_, backends_, metrics_, [this] { return active_.size(); },
+                         LLMB_VERSION),
       rng_(std::random_device{}()) {
     backends_.configure(cfg_->backends);
     for (const auto& p : cfg_->projects) {
         limiters_[p.prefix] = std::make_unique<rate_limiter>(p.rate);
+    }
+    if (clustered(*cfg_) && cfg_->cluster.takeover) {
+        cluster_ = std::make_unique<cluster_tracker>(cluster_bridge_id(*cfg_));
+        status_prefix_ = protocol::status_topic(cfg_->projects.front().prefix) + "/";
+        watch_prefixes_ = cfg_->mqtt.response_prefixes;
+        for (const auto& p : cfg_->projects) watch_prefixes_.push_back(p.prefix + "/response/");
     }
 }
 
@@ -103,12 +159,15 @@ void bridge::start() {
         cfg_->source.empty() ? "" : ", config " + cfg_->source);
     sessions_.start();
     mqtt_.start();
+    metrics_publisher_.configure(*cfg_);
     prune_limits();
 }
 
 void bridge::prune_limits() {
     const auto now = std::chrono::steady_clock::now();
     for (auto& [prefix, limiter] : limiters_) limiter->prune(now);
+    // A peer's stream silent for longer than any request may last has ended unseen.
+    if (cluster_) cluster_->prune(now - cfg_->timeouts.total - std::chrono::minutes(1));
     prune_timer_ = loop_.add_timer(std::chrono::seconds(30), [this] {
         prune_timer_ = 0;
         prune_limits();
@@ -130,6 +189,7 @@ void bridge::reload(std::shared_ptr<const config> cfg) {
     backends_.configure(cfg->backends);
     cfg_ = std::move(cfg);
     sessions_.reload(cfg_);
+    metrics_publisher_.configure(*cfg_);
     mqtt_.set_filters(project_filters(*cfg_));
     get_logger("bridge")->info("configuration reloaded{}: {} project(s), {} backend(s)",
                                cfg_->source.empty() ? "" : " from " + cfg_->source,
@@ -157,6 +217,7 @@ std::string bridge::generate_id() {
 }
 
 void bridge::on_message(inbound_message&& msg) {
+    if (cluster_ && on_watched(msg)) return;
     for (const auto& project : cfg_->projects) {
         if (project.legacy && msg.topic == protocol::legacy_input_topic(project.prefix)) {
             on_legacy(project, msg.payload);
@@ -174,7 +235,7 @@ void bridge::on_message(inbound_message&& msg) {
         }
         switch (in->kind) {
             case protocol::inbound_kind::request:
-                on_request(project, in->client, msg.payload);
+                on_request(project, in->client, msg);
                 return;
             case protocol::inbound_kind::cancel:
                 on_cancel(project, in->client, msg.payload);
@@ -187,30 +248,101 @@ void bridge::on_message(inbound_message&& msg) {
     get_logger("bridge")->debug("ignoring a message on '{}'", printable(msg.topic));
 }
 
+bool bridge::on_watched(const inbound_message& msg) {
+    if (msg.topic.size() > status_prefix_.size() && msg.topic.rfind(status_prefix_, 0) == 0) {
+        const std::string peer = msg.topic.substr(status_prefix_.size());
+        const bool online = msg.payload.find("\"state\":\"online\"") != std::string::npos;
+        auto orphans = cluster_->on_status(peer, online);
+        if (!online && peer != cluster_bridge_id(*cfg_)) {
+            get_logger("bridge")->info("bridge {} is offline; {} of its requests end here",
+                                       printable(peer), orphans.size());
+        }
+        end_orphans(std::move(orphans));
+        return true;
+    }
+    const bool watched = std::any_of(watch_prefixes_.begin(), watch_prefixes_.end(),
+                                     [&](const std::string& p) {
+                                         return msg.topic.rfind(p, 0) == 0;
+                                     });
+    if (!watched) return false;
+    // A response prefix may overlap what the bridge serves: those messages are not events.
+    for (const auto& project : cfg_->projects) {
+        if (protocol::parse_inbound(msg.topic, project.prefix) ||
+            (project.legacy && msg.topic == protocol::legacy_input_topic(project.prefix)))
+            return false;
+    }
+    cluster_->on_response(msg.topic, msg.payload, msg.correlation,
+                          std::chrono::steady_clock::now());
+    return true;
+}
+
+void bridge::end_orphans(std::vector<orphaned_request> orphans) {
+    // The request's own max_packet is not known here; the smallest any request may ask for is.
+    std::size_t smallest = cfg_->mqtt.max_packet;
+    for (const auto& p : cfg_->projects)
+        smallest = std::min<std::size_t>(smallest, p.request_limits.min_packet);
+    for (auto& o : orphans) {
+        const protocol::error err{protocol::error_code::shutting_down,
+                                  "bridge " + o.owner +
+                                      " stopped before this request finished; send it again",
+                                  std::nullopt};
+        auto send = [&](std::size_t limit) {
+            event_sender s(mqtt_, cfg_->mqtt.qos, o.topic, "", o.id, limit, cfg_->mqtt.max_packet);
+            s.set_properties(o.correlation, 0);
+            s.resume_at(o.next_seq);
+            return s.send_error(err);
+        };
+        const bool sent = send(smallest) || send(0);
+        get_logger("bridge")->warn("[{}] ended for bridge {} that stopped: shutting_down at seq {}{}",
+                                   o.id, o.owner, o.next_seq, sent ? "" : " (does not fit)");
+    }
+}
+
 void bridge::on_request(const project_config& project, const std::string& client,
-                        std::string_view payload) {
-    auto decoded = protocol::decode_request(payload, project.request_limits, generate_id());
+                        const inbound_message& msg) {
+    auto decoded = protocol::decode_request(msg.payload, project.request_limits, generate_id());
+    // The events go to the v5 Response Topic when it is allowed; never anywhere else.
+    std::string topic = protocol::response_topic(project.prefix, client, decoded.id);
+    if (!msg.response_topic.empty()) {
+        const auto allowed = response_prefixes(*cfg_, project);
+        if (!protocol::response_topic_allowed(msg.response_topic, allowed)) {
+            std::string message = "the Response Topic '" + printable(msg.response_topic) +
+                                  "' is not allowed: it must start with";
+            for (std::size_t i = 0; i < allowed.size(); ++i)
+                message += (i == 0 ? " '" : " or '") + allowed[i] + "'";
+            message += " and have no wildcards";
+            get_logger("bridge")->info("[{}] client={} rejected: {}", decoded.id, client, message);
+            metrics_.on_rejected(protocol::error_code::bad_request);
+            reply_error(topic, client, decoded.id,
+                        {protocol::error_code::bad_request, std::move(message), std::nullopt}, 0,
+                        msg.correlation);
+            return;
+        }
+        topic = msg.response_topic;
+    }
     if (decoded.err) {
         get_logger("bridge")->info("[{}] client={} rejected: {}: {}", decoded.id, client,
                                    protocol::to_string(decoded.err->code), decoded.err->message);
-        reply_error(project, client, decoded.id, *decoded.err, 0);
+        metrics_.on_rejected(decoded.err->code);
+        reply_error(topic, client, decoded.id, *decoded.err, 0, msg.correlation);
         return;
     }
     protocol::request& req = *decoded.req;
     const std::size_t request_limit = req.max_packet.value_or(0);
-    event_sender sender(mqtt_, cfg_->mqtt.qos,
-                        protocol::response_topic(project.prefix, client, req.id),
+    event_sender sender(mqtt_, cfg_->mqtt.qos, topic,
                         cfg_->mqtt.text_topic ? protocol::text_topic(project.prefix, client, req.id)
                                               : std::string(),
                         req.id, request_limit, cfg_->mqtt.max_packet);
+    sender.set_properties(msg.correlation, cfg_->mqtt.chunk_expiry_s);
     if (!sender.feasible()) {
-        reply_error(project, client, req.id,
+        metrics_.on_rejected(protocol::error_code::bad_request);
+        reply_error(topic, client, req.id,
                     {protocol::error_code::bad_request,
                      "max_packet " + std::to_string(sender.limit()) +
                          " is too small for the events of this request (client and id make the "
                          "topic long); allow larger packets or use shorter names",
                      std::nullopt},
-                    0);
+                    0, msg.correlation);
         return;
     }
     accept(project, client, client, std::move(req), std::move(sender));
@@ -223,6 +355,7 @@ void bridge::on_legacy(const project_config& project, std::string_view payload) 
         get_logger("bridge")->info("legacy message on {} rejected: {}",
                                    protocol::legacy_input_topic(project.prefix),
                                    decoded.err->message);
+        metrics_.on_rejected(decoded.err->code);
         if (!decoded.reply_topic.empty()) {
             event_sender::legacy(mqtt_, cfg_->mqtt.qos, decoded.reply_topic, "legacy",
                                  cfg_->mqtt.max_packet)
@@ -250,8 +383,10 @@ void bridge::accept(const project_config& project, const std::string& client,
                       std::optional<std::uint32_t> retry_after) {
         get_logger("bridge")->info("[{}] client={} refused: {}: {}", req.id, client,
                                    protocol::to_string(code), message);
+        metrics_.on_rejected(code);
         if (!sender.send_error({code, std::move(message), retry_after})) {
-            reply_error(project, client, req.id, {code, message, retry_after}, 0);
+            reply_error(sender.topic(), client, req.id, {code, message, retry_after}, 0,
+                        sender.correlation());
         }
     };
     if (stopping_) {
@@ -311,7 +446,8 @@ void bridge::on_cancel(const project_config& project, const std::string& client,
                        std::string_view payload) {
     const auto c = protocol::decode_cancel(payload);
     if (c.err) {
-        reply_error(project, client, generate_id(), *c.err, 0);
+        const std::string id = generate_id();
+        reply_error(protocol::response_topic(project.prefix, client, id), client, id, *c.err, 0);
         return;
     }
     auto it = active_.find(key(project.prefix, client, *c.id));
@@ -323,12 +459,12 @@ void bridge::on_cancel(const project_config& project, const std::string& client,
     it->second->cancel();
 }
 
-void bridge::reply_error(const project_config& project, const std::string& client,
+void bridge::reply_error(const std::string& topic, const std::string& client,
                          const std::string& id, const protocol::error& err,
-                         std::size_t request_limit) {
+                         std::size_t request_limit, const std::string& correlation) {
     auto send = [&](std::size_t limit) {
-        event_sender s(mqtt_, cfg_->mqtt.qos, protocol::response_topic(project.prefix, client, id),
-                       "", id, limit, cfg_->mqtt.max_packet);
+        event_sender s(mqtt_, cfg_->mqtt.qos, topic, "", id, limit, cfg_->mqtt.max_packet);
+        s.set_properties(correlation, 0);
         return s.send("error", [&](std::uint64_t seq) {
             return protocol::encode_error(id, seq, err);
         });
@@ -385,6 +521,7 @@ void bridge::finish_shutdown() {
         prune_timer_ = 0;
     }
     sessions_.stop();
+    metrics_publisher_.stop();
     mqtt_.shutdown(std::chrono::milliseconds(5000), [this] {
         get_logger("bridge")->info("stopped after serving {} requests", served_);
         if (on_stopped_) on_stopped_();

@@ -12,9 +12,12 @@
 #include <vector>
 
 #include "daemon/backend_pool.hpp"
+#include "daemon/cluster_tracker.hpp"
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/http_client.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/metrics_publisher.hpp"
 #include "daemon/mqtt_link.hpp"
 #include "daemon/rate_limiter.hpp"
 #include "daemon/request_stream.hpp"
@@ -38,11 +41,21 @@ public:
     // keep theirs. MQTT connection settings take effect at the next restart.
     void reload(std::shared_ptr<const config> cfg);
     std::size_t in_flight() const noexcept { return active_.size(); }
+    // True while the MQTT link is connected and subscribed.
+    bool connected() const noexcept { return mqtt_.ready(); }
+    // Requests that have ended (answered, failed or cancelled) since the start.
+    std::uint64_t served() const noexcept { return served_; }
+    // Called on the loop each time the MQTT link is connected and subscribed (again after a
+    // reconnect); nullptr removes it.
+    void set_ready_handler(std::function<void()> fn) { on_ready_ = std::move(fn); }
 
 private:
     void on_message(inbound_message&& msg);
     void on_request(const project_config& project, const std::string& client,
-                    std::string_view payload);
+                    const inbound_message& msg);
+    // A peer's response event or status (a bridge of a cluster); false for other topics.
+    bool on_watched(const inbound_message& msg);
+    void end_orphans(std::vector<orphaned_request> orphans);
     void on_cancel(const project_config& project, const std::string& client,
                    std::string_view payload);
     void on_legacy(const project_config& project, std::string_view payload);
@@ -50,9 +63,10 @@ private:
     // then starts the request.
     void accept(const project_config& project, const std::string& client,
                 const std::string& limit_name, protocol::request req, event_sender sender);
-    void reply_error(const project_config& project, const std::string& client,
-                     const std::string& id, const protocol::error& err,
-                     std::size_t request_limit);
+    // An error event as the only event of a request (seq 0) on topic.
+    void reply_error(const std::string& topic, const std::string& client, const std::string& id,
+                     const protocol::error& err, std::size_t request_limit,
+                     const std::string& correlation = {});
     void prune_limits();
     void on_finished(request_stream& stream);
     void finish_shutdown();
@@ -64,8 +78,13 @@ private:
     http_client http_;
     backend_pool backends_;
     mqtt_link mqtt_;
+    metrics metrics_;
     stream_services services_;
     session_service sessions_;
+    metrics_publisher metrics_publisher_;
+    std::unique_ptr<cluster_tracker> cluster_;  // a bridge of a cluster that takes over
+    std::string status_prefix_;                 // "{first prefix}/status/" (cluster)
+    std::vector<std::string> watch_prefixes_;   // topics of peers' events (cluster)
     std::unordered_map<std::string, std::unique_ptr<request_stream>> active_;
     std::unordered_map<std::string, std::unique_ptr<rate_limiter>> limiters_;  // by prefix
     std::unordered_map<std::string, std::uint32_t> per_client_;  // prefix/client -> in flight
@@ -76,6 +95,7 @@ private:
     bool shutdown_started_ = false;
     event_loop::timer_id grace_timer_ = 0;
     std::function<void()> on_stopped_;
+    std::function<void()> on_ready_;
 };
 
 }  // namespace llmb

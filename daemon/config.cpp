@@ -456,6 +456,17 @@ config_result load_config(const std::string& path, const config_environment& env
     return parse_config(*text, path, env);
 }
 
+std::string cluster_bridge_id(const config& c) {
+    if (!c.cluster.bridge_id.empty()) return c.cluster.bridge_id;
+    std::string id;
+    for (const char ch : c.mqtt.client_id.substr(0, 64)) {
+        const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                        (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
+        id += ok ? ch : '_';
+    }
+    return id.empty() ? std::string("bridge") : id;
+}
+
 std::shared_ptr<const config> default_config() {
     static const std::shared_ptr<const config> defaults =
         parse_config("", "", config_environment{}).cfg;

@@ -160,6 +160,9 @@ struct config_result {
 // defaults are one backend http://127.0.0.1:8080 and one project "llm".
 config_result parse_config(std::string_view yaml, const std::string& file_name,
                            const config_environment& env);
+// This bridge's name in a cluster: cluster.bridge_id, else the MQTT client id made a valid name.
+std::string cluster_bridge_id(const config& c);
+
 // Reads and parses a file (an unreadable file is one error).
 config_result load_config(const std::string& path, const config_environment& env);
 // The configuration with no file at all.

@@ -24,8 +24,24 @@ std::size_t event_sender::limit() const noexcept {
     return l;
 }
 
-std::size_t event_sender::payload_budget(const std::string& topic) const noexcept {
-    return protocol::max_payload(limit(), topic.size(), 0, qos_, mqtt_.version());
+void event_sender::set_properties(std::string correlation, std::uint32_t chunk_expiry_s) {
+    event_props_.correlation = std::move(correlation);
+    chunk_props_ = event_props_;
+    chunk_props_.expiry_s = chunk_expiry_s;
+    text_props_.expiry_s = chunk_expiry_s;
+}
+
+const publish_properties* event_sender::event_props() const noexcept {
+    return event_props_.correlation.empty() ? nullptr : &event_props_;
+}
+
+std::size_t event_sender::payload_budget(const std::string& topic,
+                                         const publish_properties& props) const noexcept {
+    const std::size_t props_len =
+        mqtt_.version() == protocol::mqtt_version::v5
+            ? protocol::publish_properties_size(props.correlation.size(), props.expiry_s != 0)
+            : 0;
+    return protocol::max_payload(limit(), topic.size(), props_len, qos_, mqtt_.version());
 }
 
 event_sender event_sender::legacy(mqtt_link& mqtt, int qos, std::string reply_topic,
@@ -39,8 +55,8 @@ event_sender event_sender::legacy(mqtt_link& mqtt, int qos, std::string reply_to
 bool event_sender::send_error(const protocol::error& err) {
     if (legacy_) {
         std::string text = "Error: " + err.message;
-        if (text.size() > payload_budget(topic_)) text.resize(payload_budget(topic_));
-        mqtt_.publish(topic_, std::move(text), qos_);
+        if (text.size() > payload_budget(topic_, chunk_props_)) text.resize(payload_budget(topic_, chunk_props_));
+        mqtt_.publish(topic_, std::move(text), qos_, false, event_props());
         return true;
     }
     return send("error",
@@ -49,15 +65,15 @@ bool event_sender::send_error(const protocol::error& err) {
 
 bool event_sender::feasible() const noexcept {
     if (legacy_) return true;
-    if (payload_budget(topic_) < protocol::min_payload_for(id_)) return false;
-    return text_topic_.empty() || payload_budget(text_topic_) >= 4;  // one whole character
+    if (payload_budget(topic_, chunk_props_) < protocol::min_payload_for(id_)) return false;
+    return text_topic_.empty() || payload_budget(text_topic_, text_props_) >= 4;  // one whole character
 }
 
 bool event_sender::send(std::string_view type,
                         const std::function<std::string(std::uint64_t)>& encode) {
     if (legacy_) {
         if (type != "done") return true;
-        if (legacy_text_.size() > payload_budget(topic_)) {
+        if (legacy_text_.size() > payload_budget(topic_, chunk_props_)) {
             return send_error({protocol::error_code::too_large,
                                "the answer is larger than the broker accepts in one message",
                                std::nullopt});
@@ -67,9 +83,9 @@ bool event_sender::send(std::string_view type,
         return true;
     }
     const std::string json = encode(seq_);
-    auto split = protocol::split_event(id_, seq_, type, json, payload_budget(topic_));
+    auto split = protocol::split_event(id_, seq_, type, json, payload_budget(topic_, chunk_props_));
     if (!split.ok) return false;
-    for (auto& p : split.payloads) mqtt_.publish(topic_, std::move(p), qos_);
+    for (auto& p : split.payloads) mqtt_.publish(topic_, std::move(p), qos_, false, event_props());
     return true;
 }
 
@@ -81,14 +97,14 @@ bool event_sender::send_text(std::string_view text, bool reasoning, std::uint64_
     }
     const std::size_t raw_limit = text_topic_.empty() || reasoning
                                       ? std::numeric_limits<std::size_t>::max()
-                                      : payload_budget(text_topic_);
+                                      : payload_budget(text_topic_, text_props_);
     auto split =
-        protocol::split_chunks(id_, seq_, text, reasoning, payload_budget(topic_), raw_limit);
+        protocol::split_chunks(id_, seq_, text, reasoning, payload_budget(topic_, chunk_props_), raw_limit);
     if (!split.ok) return false;
     for (std::size_t i = 0; i < split.payloads.size(); ++i) {
-        mqtt_.publish(topic_, std::move(split.payloads[i]), qos_);
+        mqtt_.publish(topic_, std::move(split.payloads[i]), qos_, false, &chunk_props_);
         if (!text_topic_.empty() && !reasoning) {
-            mqtt_.publish(text_topic_, std::string(split.texts[i]), qos_);
+            mqtt_.publish(text_topic_, std::string(split.texts[i]), qos_, false, &text_props_);
         }
     }
     chunks += split.payloads.size();

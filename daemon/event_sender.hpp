@@ -19,6 +19,10 @@ public:
     event_sender(mqtt_link& mqtt, int qos, std::string topic, std::string text_topic,
                  std::string id, std::size_t request_limit, std::size_t config_limit);
 
+    // MQTT 5: every event carries the request's Correlation Data (when it had some), and chunk
+    // events and raw text expire after chunk_expiry_s (0: never). Call before the first send.
+    void set_properties(std::string correlation, std::uint32_t chunk_expiry_s);
+
     // The packet limit in force now: request, configuration and broker, the smallest.
     std::size_t limit() const noexcept;
     // Whether every event of this request can be sent within limit().
@@ -41,9 +45,16 @@ public:
     std::uint64_t next_seq() const noexcept { return seq_; }
     const std::string& id() const noexcept { return id_; }
     const std::string& topic() const noexcept { return topic_; }
+    const std::string& correlation() const noexcept { return event_props_.correlation; }
+    // Continues a stream that another bridge began: the next event gets this seq.
+    void resume_at(std::uint64_t seq) noexcept { seq_ = seq; }
 
 private:
-    std::size_t payload_budget(const std::string& topic) const noexcept;
+    // Chunk events carry the most properties: other events on topic_ get the same budget.
+    std::size_t payload_budget(const std::string& topic,
+                               const publish_properties& props) const noexcept;
+    // Properties of event messages (other than chunks), chunk events and raw text.
+    const publish_properties* event_props() const noexcept;
 
     mqtt_link& mqtt_;
     int qos_;
@@ -53,6 +64,9 @@ private:
     std::size_t request_limit_;
     std::size_t config_limit_;
     std::uint64_t seq_ = 0;
+    publish_properties event_props_;
+    publish_properties chunk_props_;
+    publish_properties text_props_;
     bool legacy_ = false;
     std::string legacy_text_;
 };

@@ -5,6 +5,50 @@
 
 namespace llmb {
 
+namespace {
+
+// Certificates and keys for https://; verification stays on unless the config says insecure.
+void apply_tls(CURL* e, const tls_config& t) {
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+    if (!t.ca_file.empty())
+        curl_easy_setopt(e, CURLOPT_CAINFO, t.ca_file.c_str());
+    if (!t.ca_path.empty())
+        curl_easy_setopt(e, CURLOPT_CAPATH, t.ca_path.c_str());
+    if (!t.cert_file.empty()) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, t.cert_file.c_str());
+        if (!t.key_file.empty())
+            curl_easy_setopt(e, CURLOPT_SSLKEY, t.key_file.c_str());
+        if (!t.key_password.empty())
+            curl_easy_setopt(e, CURLOPT_KEYPASSWD, t.key_password.c_str());
+    }
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, t.insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t.insecure ? 0L : 2L);
+}
+
+}  // namespace
+
+std::string tls_failure_words(CURLcode result, std::string_view peer) {
+    const std::string who(peer);
+    switch (result) {
+        case CURLE_PEER_FAILED_VERIFICATION:
+            return who + "'s certificate could not be verified";
+        case CURLE_SSL_CACERT_BADFILE:
+            return "the CA certificates to check " + who + " cannot be read";
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CLIENTCERT:
+            return "the client certificate or key for " + who + " cannot be used";
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        case CURLE_SSL_INVALIDCERTSTATUS:
+        case CURLE_SSL_CRL_BADFILE:
+            return "the TLS handshake with " + who + " failed";
+        default:
+            return {};
+    }
+}
+
 struct http_client::transfer {
     transfer_id id = 0;
     http_client* owner = nullptr;
@@ -18,7 +62,8 @@ struct http_client::transfer {
 
 http_client::http_client(event_loop& loop) : loop_(loop) {
     multi_ = curl_multi_init();
-    if (multi_ == nullptr) throw std::runtime_error("curl_multi_init failed");
+    if (multi_ == nullptr)
+        throw std::runtime_error("curl_multi_init failed");
     curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &http_client::socket_cb);
     curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
     curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &http_client::timer_cb);
@@ -33,7 +78,8 @@ http_client::~http_client() {
         curl_slist_free_all(t->headers);
     }
     transfers_.clear();
-    if (timer_ != 0) loop_.cancel_timer(timer_);
+    if (timer_ != 0)
+        loop_.cancel_timer(timer_);
     curl_multi_cleanup(multi_);
 }
 
@@ -44,7 +90,8 @@ http_client::transfer_id http_client::start(const http_request& req, http_handle
     t->handler = &handler;
     t->body = req.body;
     t->easy = curl_easy_init();
-    if (t->easy == nullptr) throw std::runtime_error("curl_easy_init failed");
+    if (t->easy == nullptr)
+        throw std::runtime_error("curl_easy_init failed");
     CURL* e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, req.url.c_str());
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -54,9 +101,13 @@ http_client::transfer_id http_client::start(const http_request& req, http_handle
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req.connect_timeout_ms);
-    if (req.total_timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req.total_timeout_ms);
+    if (req.total_timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req.total_timeout_ms);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // never ask for compressed streams
+    apply_tls(e, req.tls != nullptr ? *req.tls : tls_config{});
+    if (req.connect_only)
+        curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
     if (req.method == "POST") {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.data());
@@ -65,7 +116,8 @@ http_client::transfer_id http_client::start(const http_request& req, http_handle
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
     t->headers = curl_slist_append(t->headers, "Expect:");  // no 100-continue round trip
-    for (const auto& h : req.headers) t->headers = curl_slist_append(t->headers, h.c_str());
+    for (const auto& h : req.headers)
+        t->headers = curl_slist_append(t->headers, h.c_str());
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
 
     const transfer_id id = t->id;
@@ -83,7 +135,8 @@ http_client::transfer_id http_client::start(const http_request& req, http_handle
 
 void http_client::abort(transfer_id id) {
     auto it = transfers_.find(id);
-    if (it == transfers_.end()) return;
+    if (it == transfers_.end())
+        return;
     transfer* t = it->second.get();
     t->handler = nullptr;
     if (auto p = std::find(pending_add_.begin(), pending_add_.end(), t); p != pending_add_.end()) {
@@ -111,8 +164,10 @@ void http_client::release(transfer* t) {
 std::size_t http_client::write_cb(char* ptr, std::size_t size, std::size_t nmemb, void* userdata) {
     auto* t = static_cast<transfer*>(userdata);
     const std::size_t n = size * nmemb;
-    if (t->handler == nullptr) return 0;  // aborted: make curl stop
-    if (t->status == 0) curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+    if (t->handler == nullptr)
+        return 0;  // aborted: make curl stop
+    if (t->status == 0)
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
     if (!t->handler->on_data(t->status, std::string_view(ptr, n))) {
         t->handler = nullptr;
         return 0;
@@ -127,8 +182,10 @@ int http_client::socket_cb(CURL*, curl_socket_t s, int what, void* userp, void*)
         return 0;
     }
     std::uint32_t events = 0;
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= EPOLLIN;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= EPOLLOUT;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        events |= EPOLLIN;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        events |= EPOLLOUT;
     self->loop_.watch(s, events, [self, s](std::uint32_t ev) { self->on_socket(s, ev); });
     return 0;
 }
@@ -150,9 +207,12 @@ int http_client::timer_cb(CURLM*, long timeout_ms, void* userp) {
 
 void http_client::on_socket(curl_socket_t s, std::uint32_t events) {
     int mask = 0;
-    if (events & EPOLLIN) mask |= CURL_CSELECT_IN;
-    if (events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
-    if (events & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
+    if (events & EPOLLIN)
+        mask |= CURL_CSELECT_IN;
+    if (events & EPOLLOUT)
+        mask |= CURL_CSELECT_OUT;
+    if (events & (EPOLLERR | EPOLLHUP))
+        mask |= CURL_CSELECT_ERR;
     int running = 0;
     ++in_callback_depth_;
     curl_multi_socket_action(multi_, s, mask, &running);
@@ -173,24 +233,29 @@ void http_client::add_pending() {
         auto batch = std::move(pending_add_);
         pending_add_.clear();
         for (transfer* t : batch) {
-            if (curl_multi_add_handle(multi_, t->easy) == CURLM_OK) continue;
+            if (curl_multi_add_handle(multi_, t->easy) == CURLM_OK)
+                continue;
             http_handler* h = t->handler;
             t->handler = nullptr;
             release(t);
-            if (h != nullptr) h->on_complete(CURLE_FAILED_INIT, 0, "cannot start the transfer");
+            if (h != nullptr)
+                h->on_complete(CURLE_FAILED_INIT, 0, "cannot start the transfer");
         }
     }
 }
 
 void http_client::check_completed() {
-    for (transfer* t : pending_removal_) release(t);
+    for (transfer* t : pending_removal_)
+        release(t);
     pending_removal_.clear();
     int left = 0;
     while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
-        if (msg->msg != CURLMSG_DONE) continue;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
         transfer* t = nullptr;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
-        if (t == nullptr) continue;
+        if (t == nullptr)
+            continue;
         const CURLcode result = msg->data.result;
         long status = 0;
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -200,10 +265,12 @@ void http_client::check_completed() {
             t->error[0] != '\0' ? std::string(t->error) : std::string(curl_easy_strerror(result));
         release(t);
         ++in_callback_depth_;  // handlers may start transfers: add them once we are done here
-        if (h != nullptr) h->on_complete(result, status, error_text);
+        if (h != nullptr)
+            h->on_complete(result, status, error_text);
         --in_callback_depth_;
     }
-    for (transfer* t : pending_removal_) release(t);
+    for (transfer* t : pending_removal_)
+        release(t);
     pending_removal_.clear();
     add_pending();
 }

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
 
 namespace llmb {
@@ -23,7 +24,14 @@ struct http_request {
     std::vector<std::string> headers;  // "Name: value"
     long connect_timeout_ms = 5000;
     long total_timeout_ms = 0;  // 0: none
+    // TLS settings for https:// URLs (the backend's); null: verify against the system store.
+    const tls_config* tls = nullptr;
+    bool connect_only = false;  // only connect (and the TLS handshake): a check, no request
 };
+
+// Plain words for a TLS failure with peer ("the LLM server"): "the LLM server's certificate
+// could not be verified"; empty when result is not about TLS.
+std::string tls_failure_words(CURLcode result, std::string_view peer);
 
 // What the owner of a transfer hears. on_data returns false when the owner no longer wants the
 // transfer: it is then aborted and nothing more is called.

@@ -16,6 +16,7 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/log.hpp"
 #include "daemon/options.hpp"
+#include "daemon/service_notify.hpp"
 #include "protocol/topics.hpp"
 
 namespace {
@@ -95,11 +96,15 @@ int main(int argc, char** argv) {
     try {
         llmb::event_loop loop;
         llmb::bridge bridge(loop, cfg);
+        // READY=1, STATUS=, WATCHDOG=1 and STOPPING=1 for systemd (Type=notify); no-op
+        // without $NOTIFY_SOCKET.
+        llmb::service_notifier notifier(loop, bridge, llmb::notify_environment::system());
         loop.watch(sigfd, EPOLLIN, [&](std::uint32_t) {
             signalfd_siginfo si{};
             while (::read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
                 if (si.ssi_signo == SIGHUP) {
                     // Parsed into a new configuration; swapped in only when it is valid.
+                    notifier.reloading();
                     std::vector<std::string> reload_errors;
                     auto next = load(cl, reload_errors);
                     for (const auto& e : reload_errors) {
@@ -108,10 +113,12 @@ int main(int argc, char** argv) {
                     if (!next) {
                         llmb::get_logger("main")->error(
                             "reload failed: the configuration in use stays");
+                        notifier.reloaded();
                         continue;
                     }
                     llmb::init_logging(spdlog::level::from_str(next->log_level));
                     bridge.reload(std::move(next));
+                    notifier.reloaded();
                     continue;
                 }
                 if (bridge.stopping()) {
@@ -119,6 +126,7 @@ int main(int argc, char** argv) {
                     continue;
                 }
                 llmb::get_logger("main")->info("signal {}: stopping", si.ssi_signo);
+                notifier.stopping();
                 bridge.shutdown([&loop] { loop.stop(); });
             }
         });

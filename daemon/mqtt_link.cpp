@@ -10,6 +10,60 @@ namespace {
 constexpr std::chrono::milliseconds max_backoff{5000};
 // Unacknowledged QoS 1 publishes the Paho client may hold (MQTT 3.1.1, or no Receive Maximum).
 constexpr std::size_t max_client_inflight = 1024;
+
+// Why the broker refused a connection: CONNACK return codes (3.1.1) and reason codes (5).
+struct refusal {
+    int code;
+    const char* words;
+};
+constexpr refusal refusals[] = {
+    {1, "unsupported protocol version"},
+    {2, "client identifier not valid"},
+    {3, "server unavailable"},
+    {4, "bad user name or password"},
+    {5, "not authorized"},
+    {0x80, "unspecified error"},
+    {0x81, "malformed packet"},
+    {0x82, "protocol error"},
+    {0x83, "implementation specific error"},
+    {0x84, "unsupported protocol version"},
+    {0x85, "client identifier not valid"},
+    {0x86, "bad user name or password"},
+    {0x87, "not authorized"},
+    {0x88, "server unavailable"},
+    {0x89, "server busy"},
+    {0x8A, "banned"},
+    {0x8C, "bad authentication method"},
+    {0x95, "packet too large"},
+    {0x97, "quota exceeded"},
+    {0x9C, "use another server"},
+    {0x9D, "server moved"},
+    {0x9F, "connection rate exceeded"},
+};
+
+std::string refusal_words(int code) {
+    for (const auto& r : refusals) {
+        if (r.code == code)
+            return r.words;
+    }
+    return "code " + std::to_string(code);
+}
+
+// ssl://host:port as the URL of a TLS handshake check.
+std::string check_url(const std::string& uri) {
+    return "https://" + uri.substr(uri.find("://") + 3) + "/";
+}
+
+inbound_message to_inbound(const mqtt::message& msg) {
+    inbound_message in{msg.get_topic(), msg.get_payload_str(), {}, {}};
+    const auto& props = msg.get_properties();
+    if (props.contains(mqtt::property::RESPONSE_TOPIC))
+        in.response_topic = mqtt::get<std::string>(props, mqtt::property::RESPONSE_TOPIC);
+    if (props.contains(mqtt::property::CORRELATION_DATA))
+        in.correlation = mqtt::get<std::string>(props, mqtt::property::CORRELATION_DATA);
+    return in;
+}
+
 }  // namespace
 
 // Paho listeners run on the library's thread: they only count or hand over to the loop.
@@ -66,12 +120,8 @@ public:
     }
     void on_failure(const mqtt::token& tok) override {
         const int rc = tok.get_return_code();
-        link_.loop_.post([l = &link_, rc] {
-            l->connecting_ = false;
-            get_logger("mqtt")->warn("cannot connect to {} (code {}); retrying in {} ms",
-                                     l->settings_.uri, rc, l->backoff_.count());
-            l->schedule_reconnect();
-        });
+        const int reason = static_cast<int>(tok.get_reason_code());
+        link_.loop_.post([l = &link_, rc, reason] { l->on_connect_failed(rc, reason); });
     }
 
 private:
@@ -100,9 +150,29 @@ private:
     mqtt_link& link_;
 };
 
-mqtt_link::mqtt_link(event_loop& loop, mqtt_settings settings, message_handler on_message,
-                     state_handler on_ready, state_handler on_down)
+// The TLS handshake with the broker once more, by libcurl with the same settings: its error
+// says what Paho cannot (an unknown CA, a certificate for another host, an unusable key).
+class mqtt_link::tls_check final : public http_handler {
+public:
+    tls_check(mqtt_link& link, int rc) : link_(link), rc_(rc) {}
+    http_client::transfer_id id = 0;
+    bool on_data(long, std::string_view) override { return true; }
+    void on_complete(CURLcode result, long, std::string_view error_text) override {
+        mqtt_link& link = link_;
+        const int rc = rc_;
+        link.loop_.defer([holder = std::shared_ptr<tls_check>(std::move(link.tls_check_))] {});
+        link.on_tls_checked(rc, result, std::string(error_text));
+    }
+
+private:
+    mqtt_link& link_;
+    int rc_;
+};
+
+mqtt_link::mqtt_link(event_loop& loop, http_client& http, mqtt_settings settings,
+                     message_handler on_message, state_handler on_ready, state_handler on_down)
     : loop_(loop),
+      http_(http),
       settings_(std::move(settings)),
       on_message_(std::move(on_message)),
       on_ready_(std::move(on_ready)),
@@ -133,11 +203,11 @@ mqtt_link::mqtt_link(event_loop& loop, mqtt_settings settings, message_handler o
     conn_opts_.set_automatic_reconnect(false);  // we reconnect ourselves to see CONNACK again
     conn_opts_.set_will(
         mqtt::will_options(settings_.status_topic, settings_.offline_payload, 1, true));
+    if (settings_.uri.rfind("ssl://", 0) == 0)
+        apply_tls();
 
     client_->set_message_callback([this](mqtt::const_message_ptr msg) {
-        loop_.post([this, msg] {
-            on_message_(inbound_message{msg->get_topic(), msg->get_payload_str()});
-        });
+        loop_.post([this, msg] { on_message_(to_inbound(*msg)); });
     });
     client_->set_connection_lost_handler([this](const std::string& cause) {
         loop_.post([this, cause] { on_lost(cause.empty() ? "connection lost" : cause); });
@@ -146,8 +216,14 @@ mqtt_link::mqtt_link(event_loop& loop, mqtt_settings settings, message_handler o
 }
 
 mqtt_link::~mqtt_link() {
-    client_->set_message_callback(nullptr);
-    client_->set_connection_lost_handler(nullptr);
+    if (tls_check_)
+        http_.abort(tls_check_->id);
+    try {
+        // Paho refuses (throws) while a connect is in progress.
+        client_->set_message_callback(nullptr);
+        client_->set_connection_lost_handler(nullptr);
+    } catch (const std::exception&) {
+    }
     if (client_->is_connected()) {
         try {
             client_->disconnect(std::chrono::milliseconds(0).count())->wait_for(1000);
@@ -157,7 +233,36 @@ mqtt_link::~mqtt_link() {
 }
 
 void mqtt_link::start() {
+    if (settings_.uri.rfind("ssl://", 0) == 0 && settings_.tls.insecure) {
+        get_logger("mqtt")->warn(
+            "mqtt.tls.insecure is set: the broker's certificate and host name are NOT checked; "
+            "anyone in between can read and change the traffic");
+    }
     connect_now();
+}
+
+// TLS on conn_opts_ itself (kept alive with it). The trust store is ca_file and/or ca_path, or
+// OpenSSL's default paths (the system store) when neither is set.
+void mqtt_link::apply_tls() {
+    const auto& t = settings_.tls;
+    mqtt::ssl_options ssl;
+    ssl.set_ssl_version(MQTT_SSL_VERSION_TLS_1_2);  // the lowest version accepted
+    if (!t.ca_file.empty())
+        ssl.set_trust_store(t.ca_file);
+    if (!t.ca_path.empty())
+        ssl.ca_path(t.ca_path);
+    if (!t.cert_file.empty()) {
+        ssl.set_key_store(t.cert_file);
+        ssl.set_private_key(t.key_file.empty() ? t.cert_file : t.key_file);
+        if (!t.key_password.empty())
+            ssl.set_private_key_password(t.key_password);
+    }
+    ssl.set_enable_server_cert_auth(!t.insecure);
+    ssl.set_verify(!t.insecure);  // the host name check
+    // No ssl_options error handler: Paho C++ 1.2 hands the C library a pointer to a copy of the
+    // options that is gone after connect(), and OpenSSL's errors would call through it. A failed
+    // handshake is checked again with libcurl instead (tls_check).
+    conn_opts_.set_ssl(std::move(ssl));
 }
 
 void mqtt_link::set_filters(std::vector<std::string> filters) {
@@ -200,6 +305,55 @@ void mqtt_link::connect_now() {
     }
 }
 
+void mqtt_link::on_connect_failed(int rc, int reason) {
+    connecting_ = false;
+    std::string why;
+    if (settings_.version == protocol::mqtt_version::v5 && reason >= 0x80 && reason < 0xFF) {
+        why = "the broker refused the connection: " + refusal_words(reason);
+    } else if (rc > 0) {  // a 3.1.1 CONNACK return code (0xFF above: Paho's "no reason code")
+        why = "the broker refused the connection: " + refusal_words(rc);
+    } else if (settings_.uri.rfind("ssl://", 0) == 0 && !stopping_) {
+        // No answer from the broker: find out whether TLS was the problem, then log.
+        http_request req;
+        req.url = check_url(settings_.uri);
+        req.method = "GET";
+        req.connect_only = true;
+        req.tls = &settings_.tls;
+        tls_check_ = std::make_unique<tls_check>(*this, rc);
+        try {
+            tls_check_->id = http_.start(req, *tls_check_);
+            return;
+        } catch (const std::exception&) {
+            tls_check_.reset();
+        }
+        why = "no connection (code " + std::to_string(rc) + ")";
+    } else {
+        why = "no connection (code " + std::to_string(rc) + ")";
+    }
+    get_logger("mqtt")->warn("cannot connect to {}: {}; retrying in {} ms", settings_.uri, why,
+                             backoff_.count());
+    schedule_reconnect();
+}
+
+void mqtt_link::on_tls_checked(int rc, CURLcode result, const std::string& error_text) {
+    if (stopping_)
+        return;
+    std::string why;
+    if (const auto words = tls_failure_words(result, "the broker"); !words.empty()) {
+        why = "TLS: " + words + " (" + error_text + ")";
+    } else if (result != CURLE_OK) {
+        why = "no connection (" + error_text + ")";
+    } else {
+        why = "the broker closed the connection after the TLS handshake (code " +
+              std::to_string(rc) + ")";
+        if (settings_.tls.cert_file.empty())
+            why += "; does it want a client certificate (tls.cert_file)?";
+    }
+    get_logger("mqtt")->warn("cannot connect to {}: {}; retrying in {} ms", settings_.uri, why,
+                             backoff_.count());
+    schedule_reconnect();
+}
+
 void mqtt_link::schedule_reconnect() {
     if (stopping_ || reconnect_timer_ != 0)
         return;
@@ -219,6 +373,12 @@ void mqtt_link::on_connected() {
         settings_.version == protocol::mqtt_version::v5 ? "5" : "3.1.1",
         broker_max_packet_ == 0 ? std::string("none") : std::to_string(broker_max_packet_));
     try {
+        // Watched filters first, one by one (Paho 1.2 mishandles options for several filters
+        // at once); the broker answers in order, so the last SUBACK, that of the filters,
+        // means everything is subscribed.
+        const bool v5 = settings_.version == protocol::mqtt_version::v5;
+        for (const auto& f : settings_.watch_filters)
+            client_->subscribe(f, 1, v5 ? mqtt::subscribe_options(true) : mqtt::subscribe_options());
         auto filters = mqtt::string_collection::create(settings_.filters);
         std::vector<int> qos(settings_.filters.size(), 1);
         client_->subscribe(filters, qos, nullptr, *subscribe_listener_);
@@ -232,7 +392,8 @@ void mqtt_link::on_subscribed() {
     if (ready_)
         return;
     // The online status goes before anything queued meanwhile.
-    queue_.push_front(outbound{settings_.status_topic, settings_.online_payload, 1, true});
+    queue_.push_front(
+        outbound{settings_.status_topic, settings_.online_payload, 1, true, publish_properties{}});
     ready_ = true;
     get_logger("mqtt")->info("subscribed to {} filters; online", settings_.filters.size());
     pump();
@@ -263,16 +424,51 @@ void mqtt_link::on_deliveries() {
     maybe_finish_shutdown();
 }
 
-void mqtt_link::publish(std::string topic, std::string payload, int qos, bool retain) {
-    queue_.push_back(outbound{std::move(topic), std::move(payload), qos, retain});
+void mqtt_link::publish(std::string topic, std::string payload, int qos, bool retain,
+                        const publish_properties* props) {
+    queue_.push_back(outbound{std::move(topic), std::move(payload), qos, retain,
+                              props != nullptr && settings_.version == protocol::mqtt_version::v5
+                                  ? *props
+                                  : publish_properties{}});
     pump();
+}
+
+// A packet over the broker's limit would cost the connection: it is dropped instead, at
+// sending time, when the limit is known. (Response events are split to fit beforehand; this
+// guards status and metrics.)
+bool mqtt_link::too_large(const outbound& m) const {
+    if (broker_max_packet_ == 0) return false;
+    const std::size_t props_len =
+        settings_.version == protocol::mqtt_version::v5
+            ? protocol::publish_properties_size(m.props.correlation.size(), m.props.expiry_s != 0)
+            : 0;
+    const std::size_t size = protocol::publish_packet_size(m.topic.size(), m.payload.size(),
+                                                           props_len, m.qos, settings_.version);
+    if (size <= broker_max_packet_) return false;
+    get_logger("mqtt")->error("not publishing {} bytes on {}: the broker takes packets of at most "
+                              "{} bytes",
+                              size, m.topic, broker_max_packet_);
+    return true;
 }
 
 void mqtt_link::pump() {
     while (ready_ && !queue_.empty() && in_flight_ < window_) {
         auto& m = queue_.front();
+        if (too_large(m)) {
+            queue_.pop_front();
+            continue;
+        }
         try {
             auto msg = mqtt::message::create(m.topic, m.payload, m.qos, m.retain);
+            if (!m.props.correlation.empty() || m.props.expiry_s != 0) {
+                mqtt::properties props;
+                if (!m.props.correlation.empty())
+                    props.add({mqtt::property::CORRELATION_DATA, m.props.correlation});
+                if (m.props.expiry_s != 0)
+                    props.add({mqtt::property::MESSAGE_EXPIRY_INTERVAL,
+                               static_cast<std::int32_t>(m.props.expiry_s)});
+                msg->set_properties(std::move(props));
+            }
             client_->publish(msg, nullptr, *delivery_listener_);
         } catch (const mqtt::exception& e) {
             // The client refused (disconnected or its buffer is full): keep the message.

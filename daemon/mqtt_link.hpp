@@ -16,7 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
+#include "daemon/http_client.hpp"
 #include "protocol/packet.hpp"
 
 namespace llmb {
@@ -28,10 +30,14 @@ struct mqtt_settings {
     int keep_alive_s = 30;
     std::string username;
     std::string password;  // never logged
+    tls_config tls;        // used when uri is ssl://
     std::string status_topic;
     std::string online_payload;
     std::string offline_payload;
     std::vector<std::string> filters;  // subscribed at QoS 1 on every connect
+    // Also subscribed on every connect, with No Local on MQTT 5: the bridge's own messages are
+    // not sent back (on 3.1.1 they are, and the handler must tell them apart).
+    std::vector<std::string> watch_filters;
     // Unacknowledged publishes at most; also never more than the broker's Receive Maximum:
     // Paho holds back what exceeds it and sends it late, so the window stays within it.
     std::size_t window = 4096;
@@ -40,6 +46,15 @@ struct mqtt_settings {
 struct inbound_message {
     std::string topic;
     std::string payload;
+    // MQTT 5 request/response properties; empty when absent.
+    std::string response_topic;
+    std::string correlation;
+};
+
+// MQTT 5 properties of an outbound message (ignored on a 3.1.1 connection).
+struct publish_properties {
+    std::string correlation;      // Correlation Data; empty: none
+    std::uint32_t expiry_s = 0;   // Message Expiry Interval; 0: none
 };
 
 class mqtt_link {
@@ -47,8 +62,9 @@ public:
     using message_handler = std::function<void(inbound_message&&)>;
     using state_handler = std::function<void()>;
 
-    mqtt_link(event_loop& loop, mqtt_settings settings, message_handler on_message,
-              state_handler on_ready, state_handler on_down);
+    // http checks a failed TLS handshake with the broker again, to log what is wrong.
+    mqtt_link(event_loop& loop, http_client& http, mqtt_settings settings,
+              message_handler on_message, state_handler on_ready, state_handler on_down);
     ~mqtt_link();
     mqtt_link(const mqtt_link&) = delete;
     mqtt_link& operator=(const mqtt_link&) = delete;
@@ -58,7 +74,8 @@ public:
     // every later connect).
     void set_filters(std::vector<std::string> filters);
     // Queues a message; sent in order as soon as the link is up and the window allows.
-    void publish(std::string topic, std::string payload, int qos, bool retain = false);
+    void publish(std::string topic, std::string payload, int qos, bool retain = false,
+                 const publish_properties* props = nullptr);
     // Publishes the offline status, waits (bounded) for the queue to drain, disconnects.
     void shutdown(std::chrono::milliseconds drain_limit, std::function<void()> done);
 
@@ -76,22 +93,29 @@ private:
         std::string payload;
         int qos;
         bool retain;
+        publish_properties props;
     };
     class delivery_listener;
     class connect_listener;
     class subscribe_listener;
+    class tls_check;
 
     void connect_now();
+    void on_connect_failed(int rc, int reason);
+    void on_tls_checked(int rc, CURLcode result, const std::string& error_text);
+    void apply_tls();
     void schedule_reconnect();
     void on_connected();
     void on_subscribed();
     void on_lost(const std::string& cause);
     void on_deliveries();
     void pump();
+    bool too_large(const outbound& m) const;
     void maybe_finish_shutdown();
     void finish_shutdown();
 
     event_loop& loop_;
+    http_client& http_;
     mqtt_settings settings_;
     message_handler on_message_;
     state_handler on_ready_;
@@ -101,6 +125,7 @@ private:
     std::unique_ptr<delivery_listener> delivery_listener_;
     std::unique_ptr<connect_listener> connect_listener_;
     std::unique_ptr<subscribe_listener> subscribe_listener_;
+    std::unique_ptr<tls_check> tls_check_;  // running after a failed TLS connect
     std::atomic<std::uint64_t> acked_{0};
     std::atomic<std::uint64_t> failed_{0};
     std::deque<outbound> queue_;

@@ -57,7 +57,9 @@ void request_stream::attach_session(session_turn turn, turn_handler on_turn) {
 void request_stream::begin() {
     const std::string model = effective_model();
     sender_.send("start", [&](std::uint64_t seq) {
-        return protocol::encode_start(req_.id, seq, model, req_.whole_mode(), req_.session);
+        return protocol::encode_start(
+            req_.id, seq, model, req_.whole_mode(), req_.session,
+            cfg_->cluster.group.empty() ? std::string() : cluster_bridge_id(*cfg_));
     });
     arm_watchdog();
     choose_backend();
@@ -128,6 +130,7 @@ void request_stream::start_upstream(std::size_t backend) {
     hr.body = protocol::encode_chat_completion(req_, upstream_options_for(req_, project_));
     hr.headers = {"Content-Type: application/json", "Accept: text/event-stream"};
     if (!be.api_key.empty()) hr.headers.push_back("Authorization: Bearer " + be.api_key);
+    hr.tls = &be.tls;
     hr.connect_timeout_ms = static_cast<long>(cfg_->timeouts.connect.count());
     // The watchdog enforces the total timeout; curl's limit is only a backstop.
     hr.total_timeout_ms = static_cast<long>(cfg_->timeouts.total.count()) + 5000;
@@ -370,14 +373,33 @@ void request_stream::finish(outcome how, const terminal_event& terminal,
     const std::string model = upstream_model_.empty() ? effective_model() : upstream_model_;
     const auto log = get_logger("bridge");
     const auto level = how == outcome::error ? spdlog::level::warn : spdlog::level::info;
-    log->log(level, "[{}] client={} model={} backend={} outcome={} chunks={} bytes={} ttft_ms={} "
-                    "duration_ms={} ({})",
+    const auto tokens = [](const std::optional<std::uint64_t>& n) {
+        return n ? std::to_string(*n) : std::string("-");
+    };
+    log->log(level, "[{}] client={} model={} backend={} outcome={} chunks={} bytes={} "
+                    "prompt_tokens={} completion_tokens={} ttft_ms={} duration_ms={} ({})",
              req_.id, client_, model.empty() ? "-" : model,
              backend_name_.empty() ? "-" : backend_name_,
              how == outcome::done ? "done" : how == outcome::cancelled ? "cancelled" : "error",
-             chunks_, bytes_,
+             chunks_, bytes_, tokens(usage_ ? usage_->prompt_tokens : std::nullopt),
+             tokens(usage_ ? usage_->completion_tokens : std::nullopt),
              first_token_ ? std::to_string(ms_between(accepted_, *first_token_)) : "-",
              ms_between(accepted_, now), detail);
+    if (svc_.stats) {
+        request_report r;
+        r.how = how == outcome::done        ? request_report::end::done
+                : how == outcome::cancelled ? request_report::end::cancelled
+                                            : request_report::end::error;
+        if (const auto* err = std::get_if<protocol::error>(&terminal)) r.code = err->code;
+        if (first_token_) r.ttft_ms = ms_between(accepted_, *first_token_);
+        r.duration_ms = ms_between(accepted_, now);
+        if (const auto* info = std::get_if<protocol::done_info>(&terminal)) {
+            r.duration_ms = info->duration_ms;  // the figure the device got in done
+        }
+        r.chunks = chunks_;
+        r.bytes = bytes_;
+        svc_.stats->on_finished(r);
+    }
     if (on_finished_) on_finished_(*this);
 }
 
@@ -392,6 +414,15 @@ void request_stream::on_complete(CURLcode result, long http_status, std::string_
     if (finished_) return;
     using protocol::error_code;
     if (result != CURLE_OK) {
+        const auto tls = tls_failure_words(result, "the LLM server");
+        if (!tls.empty() && !first_byte_) {
+            // A certificate or key problem is not cured by trying again: say what it is.
+            get_logger("bridge")->warn("[{}] backend {}: {} ({})", req_.id, backend_name_, tls,
+                                       error_text);
+            finish_error({error_code::upstream_unavailable,
+                          tls + " (" + std::string(error_text) + ")", std::nullopt});
+            return;
+        }
         const bool unreachable = !first_byte_ && (result == CURLE_COULDNT_CONNECT ||
                                                   result == CURLE_COULDNT_RESOLVE_HOST ||
                                                   result == CURLE_COULDNT_RESOLVE_PROXY ||

@@ -18,6 +18,7 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/event_sender.hpp"
 #include "daemon/http_client.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/session_turn.hpp"
 #include "protocol/envelope.hpp"
 #include "protocol/error.hpp"
@@ -32,6 +33,7 @@ struct stream_services {
     http_client& http;
     mqtt_link& mqtt;
     backend_pool& backends;
+    metrics* stats = nullptr;  // told how each request ended; may be null
 };
 
 enum class outcome { done, cancelled, error };

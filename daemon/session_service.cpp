@@ -300,6 +300,7 @@ void session_service::count_tokens(const session_key& key, const std::string& mo
     req.headers = {"Content-Type: application/json"};
     if (!be.api_key.empty())
         req.headers.push_back("Authorization: Bearer " + be.api_key);
+    req.tls = &be.tls;
     req.connect_timeout_ms = 2000;
     req.total_timeout_ms = 10000;
     const std::uint64_t id = next_count_++;

@@ -2,6 +2,7 @@
 #include "daemon/session_store.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -232,9 +233,39 @@ session_store::session_store(const sessions_config& cfg, clock_fn clock, bool sy
       max_sessions_(std::max<std::size_t>(cfg.max_sessions, 1)),
       max_messages_(cfg.max_messages),
       clock_(std::move(clock)),
-      sync_writes_(sync_writes) {}
+      sync_writes_(sync_writes),
+      shared_(cfg.shared && !cfg.state_dir.empty()) {}
+
+std::string session_store::file_of(const session_key& key) const {
+    return (session_dir(state_dir_, key) / (key.session + std::string(json_suffix))).string();
+}
+
+std::optional<session_store::file_stamp> session_store::stamp_of(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    return file_stamp{static_cast<std::uint64_t>(st.st_ino),
+                      std::int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec,
+                      static_cast<std::int64_t>(st.st_size)};
+}
+
+void session_store::refresh(const session_key& key) {
+    if (!shared_ || !valid_key(key)) return;
+    const std::string path = file_of(key);
+    const auto it = sessions_.find(key);
+    const auto now = stamp_of(path);
+    if (!now) {
+        if (it != sessions_.end() && errno == ENOENT) {  // removed by another bridge
+            lru_.erase(it->second.lru);
+            sessions_.erase(it);
+        }
+        return;
+    }
+    if (it != sessions_.end() && it->second.stamp == *now) return;
+    if (load_file(path, key)) sessions_.find(key)->second.stamp = *now;
+}
 
 const session* session_store::find(const session_key& key) {
+    refresh(key);
     const auto it = sessions_.find(key);
     if (it == sessions_.end()) {
         return nullptr;
@@ -244,6 +275,7 @@ const session* session_store::find(const session_key& key) {
 }
 
 const session& session_store::get_or_create(const session_key& key) {
+    refresh(key);
     auto it = sessions_.find(key);
     if (it != sessions_.end()) {
         touch(it, clock_());
@@ -256,6 +288,7 @@ const session& session_store::get_or_create(const session_key& key) {
 
 bool session_store::append(const session_key& key, history_message user,
                            history_message assistant) {
+    refresh(key);
     const auto it = sessions_.find(key);
     if (it == sessions_.end()) {
         return false;
@@ -271,6 +304,7 @@ bool session_store::append(const session_key& key, history_message user,
 
 bool session_store::set_tokens(const session_key& key, std::string_view role,
                                std::string_view content, std::uint32_t tokens) {
+    refresh(key);
     const auto it = sessions_.find(key);
     if (it == sessions_.end() || tokens == 0) {
         return false;
@@ -287,6 +321,7 @@ bool session_store::set_tokens(const session_key& key, std::string_view role,
 }
 
 bool session_store::clear(const session_key& key) {
+    refresh(key);
     const auto it = sessions_.find(key);
     if (it == sessions_.end()) {
         return false;
@@ -298,6 +333,7 @@ bool session_store::clear(const session_key& key) {
 }
 
 bool session_store::erase(const session_key& key) {
+    refresh(key);
     const auto it = sessions_.find(key);
     if (it == sessions_.end()) {
         return false;
@@ -308,6 +344,7 @@ bool session_store::erase(const session_key& key) {
 
 const session& session_store::set_system(const session_key& key,
                                          std::optional<std::string> system) {
+    refresh(key);
     const auto now = clock_();
     auto it = sessions_.find(key);
     if (it == sessions_.end()) {
@@ -393,6 +430,13 @@ void session_store::persist(const session_key& key, const session& s) {
                           encode(key, s), sync_writes_, why)) {
         warn("session " + key.project + "/" + key.client + "/" + key.session +
              " not saved: " + why);
+        return;
+    }
+    if (shared_) {
+        // Our own write is not a change by another bridge.
+        const auto it = sessions_.find(key);
+        const auto stamp = stamp_of(file_of(key));
+        if (it != sessions_.end() && stamp) it->second.stamp = *stamp;
     }
 }
 
@@ -460,7 +504,7 @@ bool session_store::load_file(const std::string& path, const session_key& key) {
         lru_.erase(old->second.lru);
         sessions_.erase(old);
     }
-    const auto it = sessions_.emplace(key, entry{std::move(*s), {}}).first;
+    const auto it = sessions_.emplace(key, entry{std::move(*s), {}, {}}).first;
     it->second.lru = lru_.insert(lru_.end(), &it->first);
     const std::size_t stored = it->second.value.messages.size();
     trim_messages(it->second.value);

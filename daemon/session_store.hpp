@@ -9,6 +9,12 @@
 // change. I/O never throws out of the store: failures are recorded as warnings (take_warnings)
 // and the in-memory state stays what the calls made it.
 //
+// Shared (cfg.shared): several bridges use one state_dir. Before each use a session's file is
+// checked (one stat); when another bridge replaced it (a different inode, size or time) it is
+// read again, and when another bridge removed it the session is gone here too. Turns of one
+// session follow each other (a device waits for done), so whole-file replacement is enough:
+// the last writer wins.
+//
 // Not thread-safe: one owner (the event loop) calls it. Blocking file I/O happens inside the
 // mutating calls when state_dir is set.
 #pragma once
@@ -117,9 +123,17 @@ public:
     std::vector<std::string> take_warnings();
 
 private:
+    // What identifies one version of a session file.
+    struct file_stamp {
+        std::uint64_t inode = 0;
+        std::int64_t mtime_ns = 0;
+        std::int64_t size = -1;
+        friend bool operator==(const file_stamp&, const file_stamp&) = default;
+    };
     struct entry {
         session value;
         std::list<const session_key*>::iterator lru;
+        file_stamp stamp;  // of the file as this store last wrote or read it (shared)
     };
     using map_type = std::map<session_key, entry>;
 
@@ -131,6 +145,10 @@ private:
     void remove_file(const session_key& key);
     bool load_file(const std::string& path, const session_key& key);
     void warn(std::string message);
+    std::string file_of(const session_key& key) const;
+    static std::optional<file_stamp> stamp_of(const std::string& path);
+    // Shared: brings the session in line with its file (read again, or gone).
+    void refresh(const session_key& key);
 
     std::string state_dir_;
     std::chrono::seconds ttl_;
@@ -138,6 +156,7 @@ private:
     std::size_t max_messages_;
     clock_fn clock_;
     bool sync_writes_;
+    bool shared_;
     map_type sessions_;
     std::list<const session_key*> lru_;  // front: least recently used
     std::vector<std::string> warnings_;

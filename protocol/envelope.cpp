@@ -92,7 +92,8 @@ std::string start_event(std::string_view id, std::uint64_t seq, std::string_view
 }  // namespace
 
 std::string encode_start(std::string_view id, std::uint64_t seq, std::string_view model,
-                         bool whole_mode, const std::optional<std::string>& session) {
+                         bool whole_mode, const std::optional<std::string>& session,
+                         std::string_view bridge) {
     std::string out = start_event(id, seq, "start", model.size() + (session ? session->size() : 0));
     append_key(out, "model");
     append_json_string(out, model);
@@ -101,6 +102,10 @@ std::string encode_start(std::string_view id, std::uint64_t seq, std::string_vie
     if (session) {
         append_key(out, "session");
         append_json_string(out, *session);
+    }
+    if (!bridge.empty()) {
+        append_key(out, "bridge");
+        append_json_string(out, bridge);
     }
     out.push_back('}');
     return out;

@@ -33,8 +33,10 @@ struct session_message {
     std::string content;
 };
 
+// bridge: the serving bridge's id, sent when several bridges share the load ("" leaves it out).
 std::string encode_start(std::string_view id, std::uint64_t seq, std::string_view model,
-                         bool whole_mode, const std::optional<std::string>& session);
+                         bool whole_mode, const std::optional<std::string>& session,
+                         std::string_view bridge = {});
 std::string encode_status_queued(std::string_view id, std::uint64_t seq, std::uint64_t position);
 std::string encode_status_generating(std::string_view id, std::uint64_t seq);
 // The history of the request's session was cut further (dropped: stored messages left out)

@@ -52,6 +52,13 @@ bool greedy_cut(std::string_view text, std::size_t max_payload, std::size_t max_
 
 }  // namespace
 
+std::size_t publish_properties_size(std::size_t correlation_len, bool message_expiry) noexcept {
+    std::size_t n = 0;
+    if (correlation_len > 0) n += 1 + 2 + correlation_len;  // identifier, length, data
+    if (message_expiry) n += 1 + 4;                          // identifier, four-byte integer
+    return n;
+}
+
 std::size_t varint_size(std::size_t v) noexcept {
     std::size_t n = 1;
     while (n < varint_max.size() && v > varint_max[n - 1]) {

@@ -20,6 +20,10 @@ std::size_t varint_size(std::size_t v) noexcept;
 std::size_t publish_packet_size(std::size_t topic_len, std::size_t payload_len,
                                 std::size_t properties_len, int qos, mqtt_version v) noexcept;
 
+// Length of the MQTT 5 PUBLISH properties the bridge sends (the property-length varint not
+// counted): Correlation Data of correlation_len bytes (none when 0) and a Message Expiry Interval.
+std::size_t publish_properties_size(std::size_t correlation_len, bool message_expiry) noexcept;
+
 // Largest payload for which publish_packet_size(...) <= packet_limit; 0 when not even an empty
 // payload fits.
 std::size_t max_payload(std::size_t packet_limit, std::size_t topic_len, std::size_t properties_len,

@@ -97,4 +97,20 @@ std::string status_topic(std::string_view prefix) {
     return join({prefix, "status"});
 }
 
+std::string shared_filter(std::string_view group, std::string_view filter) {
+    return join({"$share", group, filter});
+}
+
+bool response_topic_allowed(std::string_view topic,
+                            const std::vector<std::string>& allowed_prefixes) noexcept {
+    if (topic.empty() || topic.size() > 65535 ||
+        topic.find_first_of(std::string_view("+#\0", 3)) != std::string_view::npos)
+        return false;
+    for (const auto& prefix : allowed_prefixes) {
+        if (!prefix.empty() && topic.size() > prefix.size() && topic.substr(0, prefix.size()) == prefix)
+            return true;
+    }
+    return false;
+}
+
 }  // namespace llmb::protocol

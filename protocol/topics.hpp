@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace llmb::protocol {
 
@@ -29,5 +30,13 @@ std::string session_filter(std::string_view prefix);  // {prefix}/session/+
 std::string response_topic(std::string_view prefix, std::string_view client, std::string_view id);
 std::string text_topic(std::string_view prefix, std::string_view client, std::string_view id);
 std::string status_topic(std::string_view prefix);  // {prefix}/status
+
+// $share/{group}/{filter}: the bridges of a group split the messages matching filter.
+std::string shared_filter(std::string_view group, std::string_view filter);
+
+// Whether an MQTT 5 Response Topic may be published on: it starts with one of the allowed
+// prefixes and has something after it, has no wildcard or NUL, and is at most 65535 bytes.
+bool response_topic_allowed(std::string_view topic,
+                            const std::vector<std::string>& allowed_prefixes) noexcept;
 
 }  // namespace llmb::protocol

@@ -20,6 +20,7 @@ packages=(
     libspdlog-dev
     doctest-dev
     libsystemd-dev
+    systemd
     mosquitto
     mosquitto-clients
     curl

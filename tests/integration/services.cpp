@@ -21,7 +21,7 @@ bool is_state(const received& m, const std::string& state) {
 broker::broker(const test_dir& dir, broker_options opts) {
     std::string last_log;
     for (int attempt = 0; attempt < 5; ++attempt) {
-        port_ = free_port();
+        port_ = opts.port ? *opts.port : free_port();
         std::string conf = "listener " + std::to_string(port_) + " 127.0.0.1\n" +
                            "allow_anonymous true\n"
                            "set_tcp_nodelay true\n"
@@ -34,13 +34,33 @@ broker::broker(const test_dir& dir, broker_options opts) {
         if (opts.max_packet_size) {
             conf += "max_packet_size " + std::to_string(*opts.max_packet_size) + "\n";
         }
+        if (!opts.tls_cert_file.empty()) {
+            tls_port_ = free_port();
+            // Per listener, so that the plain one stays anonymous.
+            conf = "per_listener_settings true\n" + conf + "listener " + std::to_string(tls_port_) +
+                   " 127.0.0.1\ncertfile " + opts.tls_cert_file.string() + "\nkeyfile " +
+                   opts.tls_key_file.string() + "\n";
+            if (!opts.tls_ca_file.empty()) {
+                conf += "cafile " + opts.tls_ca_file.string() + "\n";
+            }
+            if (opts.tls_require_certificate) {
+                conf += "require_certificate true\n";
+            }
+            if (!opts.password_file.empty()) {
+                conf +=
+                    "allow_anonymous false\npassword_file " + opts.password_file.string() + "\n";
+            } else {
+                conf += "allow_anonymous true\n";
+            }
+        }
         write_file(dir.file("mosquitto.conf"), conf);
         proc_ = std::make_unique<process>(
             "mosquitto",
             std::vector<std::string>{mosquitto_path(), "-c", dir.file("mosquitto.conf").string()},
             dir.path());
-        wait_until([&] { return !proc_->running() || can_connect(port_); }, 10s);
-        if (proc_->running() && can_connect(port_)) {
+        auto up = [&] { return can_connect(port_) && (tls_port_ == 0 || can_connect(tls_port_)); };
+        wait_until([&] { return !proc_->running() || up(); }, 10s);
+        if (proc_->running() && up()) {
             return;
         }
         // Most likely someone took the port between free_port() and mosquitto's bind.
@@ -118,9 +138,11 @@ bool mock_llm::wait_stat(const std::string& key, std::uint64_t value, ms timeout
 
 bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_url,
                bridge_options opts)
-    : prefix_(opts.prefix) {
+    : prefix_(opts.prefix),
+      status_topic_(opts.bridge_id.empty() ? prefix_ + "/status"
+                                           : prefix_ + "/status/" + opts.bridge_id) {
     status_ = std::make_unique<test_client>(mqtt.url(), prefix_);
-    status_->subscribe(prefix_ + "/status");
+    status_->subscribe(status_topic_);
     std::vector<std::string> argv{bridge_path(), "--log-level", "debug"};
     if (!opts.config.empty()) {
         argv.insert(argv.end(), {"--config", opts.config.string()});
@@ -135,7 +157,9 @@ bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_u
         argv.insert(argv.end(), {"--prefix", prefix_});
     }
     argv.insert(argv.end(), opts.args.begin(), opts.args.end());
-    proc_ = std::make_unique<process>("llm-mqtt-bridge", argv, dir.path(), opts.env);
+    proc_ = std::make_unique<process>(
+        opts.bridge_id.empty() ? "llm-mqtt-bridge" : "llm-mqtt-bridge-" + opts.bridge_id, argv,
+        dir.path(), opts.env);
     auto deadline = clock_type::now() + 15s;
     while (clock_type::now() < deadline) {
         if (wait_state("online", 200ms)) {
@@ -147,14 +171,14 @@ bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_u
                                      " before publishing its online status");
         }
     }
-    throw std::runtime_error("llm-mqtt-bridge published no {\"state\":\"online\"} on " + prefix_ +
-                             "/status within 15 s");
+    throw std::runtime_error("llm-mqtt-bridge published no {\"state\":\"online\"} on " +
+                             status_topic_ + " within 15 s");
 }
 
 bool bridge::wait_state(const std::string& state, ms timeout) {
     return status_
         ->wait_for(
-            prefix_ + "/status",
+            status_topic_,
             [&](const received& m) { return !m.retained && is_state(m, state); }, timeout)
         .has_value();
 }

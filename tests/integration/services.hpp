@@ -19,6 +19,15 @@ namespace llmb::itest {
 
 struct broker_options {
     std::optional<std::size_t> max_packet_size;  // mosquitto's max_packet_size
+    std::optional<std::uint16_t> port;  // listen here instead of on a free port
+    // With tls_cert_file set, a second listener on tls_port() speaks TLS with these PEM files
+    // (tls_ca_file: the CA that client certificates must chain to). The first listener stays
+    // plain and anonymous, for the test clients.
+    std::filesystem::path tls_cert_file;
+    std::filesystem::path tls_key_file;
+    std::filesystem::path tls_ca_file;
+    bool tls_require_certificate = false;  // the TLS listener demands a client certificate
+    std::filesystem::path password_file;   // set: the TLS listener takes no anonymous clients
 };
 
 class broker {
@@ -27,10 +36,12 @@ public:
 
     std::uint16_t port() const noexcept { return port_; }
     std::string url() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+    std::uint16_t tls_port() const noexcept { return tls_port_; }  // 0: no TLS listener
     process& proc() { return *proc_; }
 
 private:
     std::uint16_t port_ = 0;
+    std::uint16_t tls_port_ = 0;
     std::unique_ptr<process> proc_;
 };
 
@@ -62,6 +73,9 @@ struct bridge_options {
     std::filesystem::path config;   // passed as --config when not empty
     bool mqtt_flag = true;          // pass --mqtt <broker> (else the config file names it)
     std::vector<std::string> env;   // NAME=VALUE entries added to the bridge's environment
+    // A bridge of a cluster (its config sets cluster.bridge_id to this): its status is on
+    // {prefix}/status/{bridge_id}, and its log files are named after it.
+    std::string bridge_id;
 };
 
 class bridge {
@@ -82,6 +96,7 @@ public:
 
 private:
     std::string prefix_;
+    std::string status_topic_;
     std::unique_ptr<test_client> status_;
     std::unique_ptr<process> proc_;
 };

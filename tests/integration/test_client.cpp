@@ -185,6 +185,30 @@ void test_client::publish(const std::string& topic, std::string_view payload, in
     }
 }
 
+void test_client::publish_with(const std::string& topic, std::string_view payload,
+                               const publish_props& props) {
+    if (!v5_) {
+        throw std::logic_error("publish_with needs an MQTT 5 test client");
+    }
+    mqtt::properties p;
+    if (props.response_topic) {
+        p.add(mqtt::property(mqtt::property::RESPONSE_TOPIC, *props.response_topic));
+    }
+    if (props.correlation_data) {
+        p.add(mqtt::property(mqtt::property::CORRELATION_DATA, *props.correlation_data));
+    }
+    auto msg = mqtt::message::create(topic, payload.data(), payload.size(), 1, false, p);
+    auto tok = cli_->publish(msg);
+    if (!tok->wait_for(10s)) {
+        throw std::runtime_error("publish to " + topic + " not acknowledged within 10 s");
+    }
+}
+
+void test_client::publish_request_with(std::string_view client, const nlohmann::json& request,
+                                       const publish_props& props) {
+    publish_with(prefix_ + "/request/" + std::string(client), request.dump(), props);
+}
+
 void test_client::publish_raw_request(std::string_view client, std::string_view payload) {
     publish(prefix_ + "/request/" + std::string(client), payload);
 }
@@ -212,8 +236,22 @@ bool test_client::pump(clock_type::time_point deadline) {
         }
         return true;
     }
-    inbox_.push_back(
-        received{msg->get_topic(), msg->to_string(), msg->get_qos(), msg->is_retained()});
+    received r;
+    r.topic = msg->get_topic();
+    r.payload = msg->to_string();
+    r.qos = msg->get_qos();
+    r.retained = msg->is_retained();
+    const auto& props = msg->get_properties();
+    if (props.contains(mqtt::property::CORRELATION_DATA)) {
+        r.correlation_data = mqtt::get<std::string>(props, mqtt::property::CORRELATION_DATA);
+    }
+    if (props.contains(mqtt::property::RESPONSE_TOPIC)) {
+        r.response_topic = mqtt::get<std::string>(props, mqtt::property::RESPONSE_TOPIC);
+    }
+    if (props.contains(mqtt::property::MESSAGE_EXPIRY_INTERVAL)) {
+        r.message_expiry = mqtt::get<std::uint32_t>(props, mqtt::property::MESSAGE_EXPIRY_INTERVAL);
+    }
+    inbox_.push_back(std::move(r));
     return true;
 }
 
@@ -234,9 +272,11 @@ void test_client::refresh(response_stream& s) {
         }
         if (s.topic.empty()) {
             s.topic = m.topic;
-            s.id = std::string(levels(m.topic).back());
+            if (s.id.empty()) {
+                s.id = std::string(levels(m.topic).back());
+            }
             std::string head = prefix_ + "/response/";
-            if (m.topic.rfind(head, 0) == 0) {
+            if (s.text_topic.empty() && m.topic.rfind(head, 0) == 0) {
                 s.text_topic = prefix_ + "/text/" + m.topic.substr(head.size());
                 for (std::size_t i = 0; i < s.scanned; ++i) {
                     if (inbox_[i].topic == s.text_topic) {
@@ -256,9 +296,7 @@ void test_client::refresh(response_stream& s) {
     }
 }
 
-response_stream test_client::collect(const std::string& filter_or_topic, ms timeout) {
-    response_stream s;
-    s.filter = filter_or_topic;
+void test_client::gather(response_stream& s, ms timeout) {
     auto deadline = clock_type::now() + timeout;
     for (;;) {
         refresh(s);
@@ -267,6 +305,22 @@ response_stream test_client::collect(const std::string& filter_or_topic, ms time
         }
     }
     refresh(s);
+}
+
+response_stream test_client::collect(const std::string& filter_or_topic, ms timeout) {
+    response_stream s;
+    s.filter = filter_or_topic;
+    gather(s, timeout);
+    return s;
+}
+
+response_stream test_client::collect_at(const std::string& topic, std::string_view client,
+                                        std::string_view id, ms timeout) {
+    response_stream s;
+    s.filter = topic;
+    s.id = std::string(id);
+    s.text_topic = prefix_ + "/text/" + std::string(client) + "/" + std::string(id);
+    gather(s, timeout);
     return s;
 }
 

@@ -27,6 +27,16 @@ struct received {
     std::string payload;
     int qos = 0;
     bool retained = false;
+    // MQTT 5 properties of the message; nullopt when it carried none (always with 3.1.1).
+    std::optional<std::string> correlation_data;
+    std::optional<std::string> response_topic;
+    std::optional<std::uint32_t> message_expiry;  // the remaining Message Expiry Interval (s)
+};
+
+// MQTT 5 request/response properties of a message the test publishes.
+struct publish_props {
+    std::optional<std::string> response_topic;
+    std::optional<std::string> correlation_data;  // binary: any bytes, 0x00 included
 };
 
 // True when topic matches the MQTT filter (with + and # wildcards).
@@ -77,11 +87,20 @@ public:
     void publish_raw_request(std::string_view client, std::string_view payload);
     void publish_request(std::string_view client, const nlohmann::json& request);
     void publish_cancel(std::string_view client, std::string_view payload);
+    // Publishes at QoS 1 with Response Topic and/or Correlation Data (an MQTT 5 client only).
+    void publish_with(const std::string& topic, std::string_view payload,
+                      const publish_props& props);
+    void publish_request_with(std::string_view client, const nlohmann::json& request,
+                              const publish_props& props);
 
     // Gathers the response stream whose topic matches filter_or_topic until its terminal event
     // or the timeout. Text topic messages that arrived so far are included.
     response_stream collect(const std::string& filter_or_topic, ms timeout);
     response_stream collect(std::string_view client, std::string_view id, ms timeout);
+    // Gathers the stream of request `id` of `client` that was asked to go elsewhere (an MQTT 5
+    // Response Topic): its events come on topic, its raw text on {prefix}/text/{client}/{id}.
+    response_stream collect_at(const std::string& topic, std::string_view client,
+                               std::string_view id, ms timeout);
     // Takes into s every message that arrived since (after a later barrier, extra events show
     // up as assembler violations or in s.events).
     void refresh(response_stream& s);
@@ -103,6 +122,9 @@ public:
     void drain();
 
 private:
+    // Refreshes s until its terminal event or the timeout.
+    void gather(response_stream& s, ms timeout);
+
     std::string prefix_;
     std::string client_id_;
     bool v5_;

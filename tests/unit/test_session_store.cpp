@@ -513,3 +513,49 @@ TEST_CASE("a key that is not a valid name stays in memory only") {
     CHECK(store.find(key("../../escape"))->messages.size() == 2);
     CHECK(fs::is_empty(dir.path));
 }
+
+TEST_CASE("shared: two stores on one state_dir see each other's turns, clears and deletes") {
+    temp_dir dir;
+    test_clock clock;
+    auto cfg = config(100, 50, 3600s, dir.path.string());
+    cfg.shared = true;
+    session_store one(cfg, clock.fn(), false);
+    session_store two(cfg, clock.fn(), false);
+    CHECK(one.load().empty());
+    CHECK(two.load().empty());
+
+    one.get_or_create(key("s1"));
+    CHECK(one.append(key("s1"), u("q1"), a("a1")));
+    // The second bridge takes the next turn: it reads the session the first one wrote.
+    const auto* seen = two.find(key("s1"));
+    REQUIRE(seen != nullptr);
+    CHECK(contents(*seen) == std::vector<std::string>{"user:q1", "assistant:a1"});
+    CHECK(two.append(key("s1"), u("q2"), a("a2")));
+    // And back: the first one does not answer from its stale copy.
+    seen = one.find(key("s1"));
+    REQUIRE(seen != nullptr);
+    CHECK(contents(*seen) ==
+          std::vector<std::string>{"user:q1", "assistant:a1", "user:q2", "assistant:a2"});
+    CHECK(one.append(key("s1"), u("q3"), a("a3")));
+    CHECK(two.find(key("s1"))->messages.size() == 6);
+
+    CHECK(two.clear(key("s1")));
+    CHECK(one.find(key("s1"))->messages.empty());
+    one.set_system(key("s1"), std::string("terse"));
+    CHECK(two.find(key("s1"))->system == std::optional<std::string>("terse"));
+
+    CHECK(one.erase(key("s1")));
+    CHECK(two.find(key("s1")) == nullptr);
+    CHECK(two.size() == 0);
+    CHECK(one.take_warnings().empty());
+    CHECK(two.take_warnings().empty());
+
+    // Not shared: a store keeps its own copy and does not look at the files again.
+    cfg.shared = false;
+    session_store three(cfg, clock.fn(), false);
+    session_store four(cfg, clock.fn(), false);
+    three.get_or_create(key("s2"));
+    four.get_or_create(key("s2"));
+    CHECK(three.append(key("s2"), u("x"), a("y")));
+    CHECK(four.find(key("s2"))->messages.empty());
+}

@@ -113,3 +113,26 @@ TEST_CASE("built inbound topics parse back to what they were built from") {
         }
     }
 }
+
+TEST_CASE("shared_filter puts a group in front of a filter") {
+    CHECK(p::shared_filter("bridges", "llm/request/+") == "$share/bridges/llm/request/+");
+}
+
+TEST_CASE("response_topic_allowed: under an allowed prefix, no wildcards, not the prefix alone") {
+    const std::vector<std::string> allowed = {"llm/response/", "devices/"};
+    CHECK(p::response_topic_allowed("llm/response/dev1/r1", allowed));
+    CHECK(p::response_topic_allowed("llm/response/x", allowed));
+    CHECK(p::response_topic_allowed("devices/kitchen/answers", allowed));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/", allowed));
+    CHECK_FALSE(p::response_topic_allowed("llm/request/dev1", allowed));
+    CHECK_FALSE(p::response_topic_allowed("llm/responses/x", allowed));
+    CHECK_FALSE(p::response_topic_allowed("llm/status", allowed));
+    CHECK_FALSE(p::response_topic_allowed("$SYS/broker", allowed));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/+/r1", allowed));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/#", allowed));
+    CHECK_FALSE(p::response_topic_allowed(std::string("llm/response/a\0b", 16), allowed));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/" + std::string(65535, 'a'), allowed));
+    CHECK_FALSE(p::response_topic_allowed("", allowed));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/x", {}));
+    CHECK_FALSE(p::response_topic_allowed("anything", {""}));
+}

@@ -14,6 +14,7 @@
 
 #include <mqtt/async_client.h>
 
+#include "broker_client.hpp"
 #include "event_printer.hpp"
 #include "inbound_queue.hpp"
 #include "protocol/packet.hpp"
@@ -29,15 +30,7 @@ namespace {
 using nlohmann::json;
 using clock_type = std::chrono::steady_clock;
 
-// Longest wait for the broker to answer a connect, subscribe or publish.
-constexpr auto broker_timeout = std::chrono::seconds(10);
-
 class usage_error : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
-class connection_error : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
@@ -56,17 +49,6 @@ std::string read_question(const ask_options& opt) {
     return q;
 }
 
-// Waits for a token of the broker and turns failure or silence into connection_error.
-void await(const mqtt::token_ptr& tok, const std::string& what) {
-    try {
-        if (!tok->wait_for(broker_timeout)) {
-            throw connection_error(what + ": the broker did not answer in time");
-        }
-    } catch (const mqtt::exception& e) {
-        throw connection_error(what + ": " + e.what());
-    }
-}
-
 // A string field of an event, empty when absent or not a string.
 std::string text_field(const json& ev, const char* key) {
     auto it = ev.find(key);
@@ -80,64 +62,16 @@ public:
         : opt_(opt),
           queue_(queue),
           response_topic_(protocol::response_topic(opt.prefix, opt.client, opt.id)),
-          client_(
-              opt.broker, opt.client + "." + opt.id,
-              mqtt::create_options(opt.version == protocol::mqtt_version::v5 ? MQTTVERSION_5
-                                                                             : MQTTVERSION_3_1_1),
-              nullptr),
+          client_(opt.broker, opt.client + "." + opt.id, opt.version, queue),
           printer_(stdout, stderr,
                    printer_options{opt.json_output, opt.quiet, opt.verbose,
-                                   isatty(STDOUT_FILENO) == 1, isatty(STDERR_FILENO) == 1}) {
-        // The library's thread only hands over; the main thread does everything else.
-        client_.set_message_callback([&queue](mqtt::const_message_ptr msg) {
-            queue.push(inbound{inbound::kind::message, std::move(msg), 0, {}});
-        });
-        client_.set_connection_lost_handler([&queue](const std::string& cause) {
-            queue.push(inbound{inbound::kind::connection_lost, nullptr, 0, cause});
-        });
-        client_.set_disconnected_handler([&queue](const mqtt::properties&, mqtt::ReasonCode rc) {
-            queue.push(inbound{inbound::kind::connection_lost, nullptr, 0,
-                               "the broker disconnected us (reason " +
-                                   std::to_string(static_cast<int>(rc)) + ")"});
-        });
-    }
-
-    ~ask_run() {
-        try {
-            if (client_.is_connected()) {
-                client_.disconnect()->wait_for(std::chrono::seconds(1));
-            }
-        } catch (const mqtt::exception&) {
-            // Leaving anyway: the broker drops the connection.
-        }
-    }
-
-    ask_run(const ask_run&) = delete;
-    ask_run& operator=(const ask_run&) = delete;
+                                   isatty(STDOUT_FILENO) == 1, isatty(STDERR_FILENO) == 1}) {}
 
     void start(const std::string& request) {
-        const bool v5 = opt_.version == protocol::mqtt_version::v5;
-        auto builder = mqtt::connect_options_builder()
-                           .mqtt_version(v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1)
-                           .keep_alive_interval(std::chrono::seconds(30))
-                           .connect_timeout(broker_timeout);
-        if (v5) {
-            builder.clean_start(true);
-        } else {
-            builder.clean_session(true);
-        }
-        await(client_.connect(builder.finalize()), "cannot connect to " + opt_.broker);
-
-        auto sub = client_.subscribe(response_topic_, 1);
-        await(sub, "cannot subscribe to " + response_topic_);
-        const auto codes = sub->get_subscribe_response().get_reason_codes();
-        if (codes.empty() || static_cast<int>(codes.front()) >= 0x80) {
-            throw connection_error("the broker refused the subscription to " + response_topic_);
-        }
-
+        client_.connect();
+        client_.subscribe(response_topic_);
         const std::string topic = opt_.prefix + "/request/" + opt_.client;
-        await(client_.publish(mqtt::make_message(topic, request, 1, false)),
-              "cannot publish the request on " + topic);
+        await(client_.publish(topic, request), "cannot publish the request on " + topic);
     }
 
     int wait_for_answer() {
@@ -189,8 +123,7 @@ private:
         cancel_sent_ = true;
         const json cancel = {{"id", opt_.id}};
         try {
-            client_.publish(mqtt::make_message(opt_.prefix + "/cancel/" + opt_.client,
-                                               cancel.dump(), 1, false));
+            client_.publish(opt_.prefix + "/cancel/" + opt_.client, cancel.dump());
         } catch (const mqtt::exception& e) {
             printer_.note(std::string("error: cannot publish the cancel: ") + e.what());
         }
@@ -285,7 +218,7 @@ private:
     const ask_options& opt_;
     inbound_queue& queue_;
     std::string response_topic_;
-    mqtt::async_client client_;
+    broker_client client_;
     event_printer printer_;
     protocol::response_assembler assembler_;
     json terminal_ = json::object();

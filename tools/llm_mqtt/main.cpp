@@ -1,5 +1,5 @@
 // llm-mqtt: command line client of the bridge. `ask` sends one request and streams the answer;
-// `watch` and `stats` are reserved for the live view of all streams and the bridge's metrics.
+// `watch` shows every live stream; `stats` prints the bridges' metrics.
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,6 +11,8 @@
 
 #include "ask_command.hpp"
 #include "ask_options.hpp"
+#include "stats_command.hpp"
+#include "watch_command.hpp"
 
 namespace {
 
@@ -18,8 +20,8 @@ constexpr std::string_view usage = R"(usage: llm-mqtt COMMAND [options]
 
 Commands:
   ask QUESTION   send one request to the bridge and stream the answer to stdout
-  watch          show all live streams (not implemented yet)
-  stats          show the bridge's metrics (not implemented yet)
+  watch          show all live response streams, reassembled
+  stats          show the bridges' metrics
 
 Run `llm-mqtt COMMAND --help` for the options of a command.
 Options:
@@ -68,6 +70,36 @@ int ask(const std::vector<std::string_view>& args) {
     return llmb::cli::run_ask(*parsed.options);
 }
 
+int watch(const std::vector<std::string_view>& args) {
+    const auto defaults = environment_defaults();
+    const auto parsed = llmb::cli::parse_watch_options(args, defaults.broker);
+    if (parsed.help) {
+        std::fputs(llmb::cli::watch_usage().data(), stdout);
+        return 0;
+    }
+    if (!parsed.options) {
+        std::fprintf(stderr, "llm-mqtt watch: %s\n(see llm-mqtt watch --help)\n",
+                     parsed.error.c_str());
+        return llmb::cli::exit_code::usage;
+    }
+    return llmb::cli::run_watch(*parsed.options, defaults.client + ".watch." + defaults.id);
+}
+
+int stats(const std::vector<std::string_view>& args) {
+    const auto defaults = environment_defaults();
+    const auto parsed = llmb::cli::parse_stats_options(args, defaults.broker);
+    if (parsed.help) {
+        std::fputs(llmb::cli::stats_usage().data(), stdout);
+        return 0;
+    }
+    if (!parsed.options) {
+        std::fprintf(stderr, "llm-mqtt stats: %s\n(see llm-mqtt stats --help)\n",
+                     parsed.error.c_str());
+        return llmb::cli::exit_code::usage;
+    }
+    return llmb::cli::run_stats(*parsed.options, defaults.client + ".stats." + defaults.id);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,9 +121,11 @@ int main(int argc, char** argv) {
     if (command == "ask") {
         return ask(rest);
     }
-    if (command == "watch" || command == "stats") {
-        std::fprintf(stderr, "llm-mqtt %s: not implemented yet\n", std::string(command).c_str());
-        return llmb::cli::exit_code::usage;
+    if (command == "watch") {
+        return watch(rest);
+    }
+    if (command == "stats") {
+        return stats(rest);
     }
     std::fprintf(stderr, "llm-mqtt: unknown command \"%s\"\n\n%s", std::string(command).c_str(),
                  usage.data());
