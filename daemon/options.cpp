@@ -21,7 +21,8 @@ the config file; SIGHUP re-reads the file.
   --check-config             validate the configuration, print what is wrong, exit 0 or 1
 
 MQTT:
-  --mqtt URL                 broker, tcp://HOST:PORT or mqtt://HOST:PORT (default tcp://127.0.0.1:1883)
+  --mqtt URL                 broker, tcp:// or mqtt://HOST:PORT, ssl:// or mqtts:// for TLS
+                             (default tcp://127.0.0.1:1883)
   --client-id ID             MQTT client id (default llm-mqtt-bridge-HOST-PID)
   --mqtt-version 5|3.1.1     protocol version (default 5)
   --prefix P                 topic prefix of the first project (default llm)
@@ -113,7 +114,9 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
             if (!value(v)) return fail("--mqtt needs a URL");
             std::string url(v);
             if (url.rfind("mqtt://", 0) == 0) url = "tcp://" + url.substr(7);
-            if (url.rfind("tcp://", 0) != 0) return fail("--mqtt must be a tcp:// or mqtt:// URL");
+            if (url.rfind("mqtts://", 0) == 0) url = "ssl://" + url.substr(8);
+            if (url.rfind("tcp://", 0) != 0 && url.rfind("ssl://", 0) != 0)
+                return fail("--mqtt must be a tcp://, mqtt://, ssl:// or mqtts:// URL");
             o.mqtt_url = url;
         } else if (arg == "--client-id") {
             if (!value(v) || v.empty()) return fail("--client-id needs a value");
