@@ -212,6 +212,14 @@ mqtt_link::mqtt_link(event_loop& loop, http_client& http, mqtt_settings settings
     client_->set_connection_lost_handler([this](const std::string& cause) {
         loop_.post([this, cause] { on_lost(cause.empty() ? "connection lost" : cause); });
     });
+    // MQTT 5: a broker that ends the connection sends DISCONNECT with a reason, which Paho
+    // reports here and not as a lost connection.
+    client_->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode reason) {
+        const int code = static_cast<int>(reason);
+        loop_.post([this, code] {
+            on_lost("the broker disconnected us (reason " + std::to_string(code) + ")");
+        });
+    });
     loop_.set_wake_handler([this] { on_deliveries(); });
 }
 
@@ -222,6 +230,7 @@ mqtt_link::~mqtt_link() {
         // Paho refuses (throws) while a connect is in progress.
         client_->set_message_callback(nullptr);
         client_->set_connection_lost_handler(nullptr);
+        client_->set_disconnected_handler(nullptr);
     } catch (const std::exception&) {
     }
     if (client_->is_connected()) {
