@@ -25,7 +25,7 @@ void cluster_tracker::on_response(std::string_view topic, std::string_view paylo
     if (head->type == "start") {
         if (head->bridge.empty() || head->bridge == self_) return;
         streams_[k] = stream{std::string(head->bridge), std::string(topic), std::string(head->id),
-                             head->seq, std::string(correlation), now};
+                             head->seq,  std::string(correlation), now, payload.size()};
         return;
     }
     const auto it = streams_.find(k);
@@ -36,6 +36,7 @@ void cluster_tracker::on_response(std::string_view topic, std::string_view paylo
     }
     it->second.last_seq = std::max(it->second.last_seq, head->seq);
     it->second.seen = now;
+    it->second.largest_payload = std::max(it->second.largest_payload, payload.size());
 }
 
 std::vector<orphaned_request> cluster_tracker::on_status(std::string_view bridge, bool online) {
@@ -56,7 +57,7 @@ std::vector<orphaned_request> cluster_tracker::on_status(std::string_view bridge
         if (mine) {
             auto& s = it->second;
             out.push_back({std::move(s.owner), std::move(s.topic), std::move(s.id), s.last_seq + 1,
-                           std::move(s.correlation)});
+                           std::move(s.correlation), s.largest_payload});
         }
         it = streams_.erase(it);
     }

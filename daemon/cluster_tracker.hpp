@@ -25,6 +25,9 @@ struct orphaned_request {
     std::string id;
     std::uint64_t next_seq = 0;
     std::string correlation;
+    // The largest event payload the dead bridge published on the stream: it fitted the
+    // device's packet limit, so an event no larger fits too.
+    std::size_t largest_payload = 0;
 };
 
 class cluster_tracker {
@@ -56,6 +59,7 @@ private:
         std::uint64_t last_seq = 0;
         std::string correlation;
         time_point seen;
+        std::size_t largest_payload = 0;
     };
 
     std::string self_;

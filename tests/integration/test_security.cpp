@@ -217,6 +217,18 @@ struct tls_fixture {
     mock_llm llm;
 };
 
+// Starts a bridge with config while a client watches llm/status, and checks that the broker
+// refuses it (check_refused). Returns the first refusal line.
+std::string refusal_of(const tls_fixture& f, const std::filesystem::path& config,
+                       std::string_view needle, const std::string& name = "llm-mqtt-bridge") {
+    test_client status(f.mqtt.url());
+    status.subscribe("llm/status");
+    auto br = start_refused(f.dir, config, name);
+    auto line = check_refused(*br, status, needle);
+    br->terminate();
+    return line;
+}
+
 // openssl s_server on a loopback port with a certificate of the test CA; it answers whatever
 // it gets with the reversed lines (no HTTP), and stops by itself after a few connections.
 class tls_echo_server {
@@ -273,32 +285,25 @@ TEST_SUITE("security") {
 
     TEST_CASE("a broker certificate from another CA is refused, and the log names the problem") {
         tls_fixture f;
-        test_client status(f.mqtt.url());
-        status.subscribe("llm/status");
         mqtt_yaml m;
         m.tls = f.ca_line("other-ca");
-        auto br = start_refused(f.dir, f.write_config("bridge.yaml", m), "llm-mqtt-bridge");
-        const auto line =
-            check_refused(*br, status, "TLS: the broker's certificate could not be verified");
+        const auto line = refusal_of(f, f.write_config("bridge.yaml", m),
+                                     "TLS: the broker's certificate could not be verified");
         CHECK(line.find("cannot connect to ssl://127.0.0.1:") != std::string::npos);
         CHECK(line.find("SSL certificate problem") != std::string::npos);
     }
 
     TEST_CASE("a wrong password is refused with the broker's reason in words") {
         tls_fixture f;
-        test_client status(f.mqtt.url());
-        status.subscribe("llm/status");
         mqtt_yaml m;
         m.password = "not-the-password";
         m.tls = f.ca_line("ca");
-        auto br = start_refused(f.dir, f.write_config("bridge.yaml", m), "llm-mqtt-bridge");
-        check_refused(*br, status, "the broker refused the connection: not authorized");
+        refusal_of(f, f.write_config("bridge.yaml", m),
+                   "the broker refused the connection: not authorized");
     }
 
     TEST_CASE("a wrong password is refused over MQTT 3.1.1 too") {
         tls_fixture f;
-        test_client status(f.mqtt.url());
-        status.subscribe("llm/status");
         mqtt_yaml m;
         m.password = "not-the-password";
         m.tls = f.ca_line("ca");
@@ -306,19 +311,15 @@ TEST_SUITE("security") {
         auto yaml = config_yaml(f.mqtt, f.llm.url(), m);
         yaml.insert(yaml.find("  username:"), "  version: \"3.1.1\"\n");
         write_file(path, yaml);
-        auto br = start_refused(f.dir, path, "llm-mqtt-bridge");
-        check_refused(*br, status, "the broker refused the connection: not authorized");
+        refusal_of(f, path, "the broker refused the connection: not authorized");
     }
 
     TEST_CASE("a broker certificate for another host name is refused") {
         tls_fixture f("wrong-host");
-        test_client status(f.mqtt.url());
-        status.subscribe("llm/status");
         mqtt_yaml m;
         m.tls = f.ca_line("ca");
-        auto br = start_refused(f.dir, f.write_config("bridge.yaml", m), "llm-mqtt-bridge");
-        const auto line =
-            check_refused(*br, status, "TLS: the broker's certificate could not be verified");
+        const auto line = refusal_of(f, f.write_config("bridge.yaml", m),
+                                     "TLS: the broker's certificate could not be verified");
         CHECK(line.find("target host name '127.0.0.1'") != std::string::npos);
     }
 
@@ -334,17 +335,11 @@ TEST_SUITE("security") {
 
     TEST_CASE("a broker that requires a client certificate takes the configured one") {
         tls_fixture f("server", true);
-        test_client status(f.mqtt.url());
-        status.subscribe("llm/status");
         mqtt_yaml without;
         without.tls = f.ca_line("ca");
-        {
-            auto refused =
-                start_refused(f.dir, f.write_config("no-cert.yaml", without), "bridge-no-cert");
-            const auto line = check_refused(*refused, status, "cannot connect to ssl://");
-            CHECK(line.find("client certificate") != std::string::npos);
-            refused->terminate();
-        }
+        const auto line = refusal_of(f, f.write_config("no-cert.yaml", without),
+                                     "cannot connect to ssl://", "bridge-no-cert");
+        CHECK(line.find("client certificate") != std::string::npos);
         mqtt_yaml m;
         m.tls = f.ca_line("ca") + "    cert_file: " + f.certs.pem("client") +
                 "\n    key_file: " + f.certs.key("client") + "\n    key_password: \"" +

@@ -55,6 +55,7 @@ TEST_CASE("cluster_tracker: the smallest surviving id ends a dead peer's unfinis
     CHECK(ended[0].id == "r1");
     CHECK(ended[0].next_seq == 3);
     CHECK(ended[0].correlation == "corr");
+    CHECK(ended[0].largest_payload == start("r1", "b1").size());  // the start was the largest
     CHECK(a.tracked() == 1);
 
     CHECK(c.on_status("b1", false).empty());  // b0 is alive and smaller: b2 only forgets

@@ -14,14 +14,13 @@
 
 #include <mqtt/async_client.h>
 
-#include "broker_client.hpp"
+#include "broker_run.hpp"
 #include "event_printer.hpp"
 #include "inbound_queue.hpp"
 #include "protocol/packet.hpp"
 #include "protocol/response_assembler.hpp"
 #include "protocol/topics.hpp"
 #include "request_body.hpp"
-#include "signal_watcher.hpp"
 
 namespace llmb::cli {
 
@@ -58,11 +57,11 @@ std::string text_field(const json& ev, const char* key) {
 // One run of the command: the connection, the request's topics and the answer's state.
 class ask_run {
 public:
-    ask_run(const ask_options& opt, inbound_queue& queue)
+    ask_run(const ask_options& opt, broker_client& client, inbound_queue& queue)
         : opt_(opt),
           queue_(queue),
           response_topic_(protocol::response_topic(opt.prefix, opt.client, opt.id)),
-          client_(opt.broker, opt.client + "." + opt.id, opt.version, queue),
+          client_(client),
           printer_(stdout, stderr,
                    printer_options{opt.json_output, opt.quiet, opt.verbose,
                                    isatty(STDOUT_FILENO) == 1, isatty(STDERR_FILENO) == 1}) {}
@@ -218,7 +217,7 @@ private:
     const ask_options& opt_;
     inbound_queue& queue_;
     std::string response_topic_;
-    broker_client client_;
+    broker_client& client_;
     event_printer printer_;
     protocol::response_assembler assembler_;
     json terminal_ = json::object();
@@ -244,22 +243,12 @@ int run_ask(const ask_options& opt) {
         return exit_code::usage;
     }
 
-    std::signal(SIGPIPE, SIG_IGN);
-    inbound_queue queue;
-    // Before the MQTT library starts its threads, so that they inherit the blocked signals.
-    signal_watcher signals([&queue](int signo) {
-        queue.push(inbound{inbound::kind::signal, nullptr, signo, {}});
-    });
-    try {
-        ask_run run(opt, queue);
-        run.start(request);
-        return run.wait_for_answer();
-    } catch (const connection_error& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-    } catch (const mqtt::exception& e) {
-        std::fprintf(stderr, "error: %s: %s\n", opt.broker.c_str(), e.what());
-    }
-    return exit_code::usage;
+    return run_with_broker(opt, opt.client + "." + opt.id,
+                           [&opt, &request](broker_client& client, inbound_queue& queue) {
+                               ask_run run(opt, client, queue);
+                               run.start(request);
+                               return run.wait_for_answer();
+                           });
 }
 
 }  // namespace llmb::cli

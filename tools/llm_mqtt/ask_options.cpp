@@ -1,155 +1,60 @@
 #include "ask_options.hpp"
 
-#include "arg_reader.hpp"
-#include "protocol/request.hpp"
-#include "protocol/topics.hpp"
-
 namespace llmb::cli {
 
-std::string sanitize_name(std::string_view s) {
-    std::string out;
-    for (const char c : s.substr(0, 64)) {
-        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                        (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
-        out += ok ? c : '_';
-    }
-    return out.empty() ? std::string("cli") : out;
+namespace {
+
+// An option whose value is any text. T: std::string or an optional one.
+template <typename T>
+value_option text_option(std::string_view short_name, std::string_view name, T& target) {
+    return {short_name, name, [&target](const std::string& v) -> std::string_view {
+                target = v;
+                return {};
+            }};
 }
 
-std::string normalize_broker_url(std::string_view url) {
-    if (url.find("://") == std::string_view::npos) {
-        return "tcp://" + std::string(url);
-    }
-    return std::string(url);
-}
+}  // namespace
 
 ask_parse_result parse_ask_options(std::span<const std::string_view> args,
                                    const ask_defaults& defaults) {
-    ask_parse_result result;
     ask_options opt;
     opt.broker = defaults.broker;
     opt.client = defaults.client;
     opt.id = defaults.id;
-    std::string question;
     bool have_question = false;
-    const auto fail = [&result](std::string msg) {
-        result.error = std::move(msg);
-        return result;
-    };
-    const auto add_word = [&](std::string_view word) {
+
+    command_syntax syntax;
+    syntax.flags = {{"", "--no-stream", opt.stream, false},
+                    {"", "--json", opt.json_output},
+                    {"-q", "--quiet", opt.quiet},
+                    {"-v", "--verbose", opt.verbose}};
+    syntax.options = value_options(opt, {name_option("-c", "--client", opt.client),
+                                         name_option("", "--id", opt.id),
+                                         text_option("-m", "--model", opt.model),
+                                         text_option("-s", "--system", opt.system),
+                                         positive_option("--max-packet", opt.max_packet),
+                                         positive_option("--max-tokens", opt.max_tokens),
+                                         positive_option("--flush-ms", opt.flush_ms),
+                                         {"", "--temperature",
+                                          [&opt](const std::string& v) -> std::string_view {
+                                              opt.temperature = parse_double(v);
+                                              return opt.temperature ? "" : "expected a number";
+                                          }},
+                                         text_option("", "--tools", opt.tools_file),
+                                         timeout_option(opt.timeout_s)});
+    syntax.word = [&opt, &have_question](std::string_view word) {
         if (have_question) {
-            question += ' ';
+            opt.question += ' ';
         }
-        question += word;
+        opt.question += word;
         have_question = true;
     };
 
-    arg_reader in(args);
-    bool options_end = false;
-    while (!in.done()) {
-        const std::string_view name = in.next();
-        if (options_end || name == "-" || !name.starts_with("-")) {
-            add_word(name);
-            continue;
-        }
-        if (name == "--") {
-            options_end = true;
-            continue;
-        }
-        // Flags.
-        if (name == "-h" || name == "--help") {
-            result.help = true;
-            return result;
-        }
-        const bool flag = name == "--no-stream" || name == "--json" || name == "-q" ||
-                          name == "--quiet" || name == "-v" || name == "--verbose";
-        if (flag) {
-            if (in.has_inline_value()) {
-                return fail(std::string(name) + " takes no value");
-            }
-            if (name == "--no-stream") {
-                opt.stream = false;
-            } else if (name == "--json") {
-                opt.json_output = true;
-            } else if (name == "-q" || name == "--quiet") {
-                opt.quiet = true;
-            } else {
-                opt.verbose = true;
-            }
-            continue;
-        }
-        // Options with a value.
-        const auto value = in.value();
-        if (!value) {
-            return fail(std::string(name) + " needs a value");
-        }
-        const std::string v(*value);
-        const auto bad = [&](std::string_view what) {
-            return fail(std::string(name) + ": " + std::string(what) + ", got \"" + v + "\"");
-        };
-        if (name == "-b" || name == "--broker") {
-            opt.broker = normalize_broker_url(v);
-        } else if (name == "--prefix") {
-            if (!protocol::valid_prefix(v)) {
-                return bad("not a usable topic prefix");
-            }
-            opt.prefix = v;
-        } else if (name == "-c" || name == "--client") {
-            if (!protocol::valid_name(v)) {
-                return bad("must match [A-Za-z0-9_.-]{1,64}");
-            }
-            opt.client = v;
-        } else if (name == "--id") {
-            if (!protocol::valid_name(v)) {
-                return bad("must match [A-Za-z0-9_.-]{1,64}");
-            }
-            opt.id = v;
-        } else if (name == "-m" || name == "--model") {
-            opt.model = v;
-        } else if (name == "-s" || name == "--system") {
-            opt.system = v;
-        } else if (name == "--max-packet" || name == "--max-tokens" || name == "--flush-ms") {
-            const auto n = parse_u32(v);
-            if (!n || *n == 0) {
-                return bad("expected a positive integer");
-            }
-            if (name == "--max-packet") {
-                opt.max_packet = n;
-            } else if (name == "--max-tokens") {
-                opt.max_tokens = n;
-            } else {
-                opt.flush_ms = n;
-            }
-        } else if (name == "--temperature") {
-            opt.temperature = parse_double(v);
-            if (!opt.temperature) {
-                return bad("expected a number");
-            }
-        } else if (name == "--tools") {
-            opt.tools_file = v;
-        } else if (name == "--timeout") {
-            const auto t = parse_double(v);
-            if (!t || *t <= 0 || *t > 1e6) {
-                return bad("expected seconds, more than 0");
-            }
-            opt.timeout_s = *t;
-        } else if (name == "--mqtt-version") {
-            if (v == "5") {
-                opt.version = protocol::mqtt_version::v5;
-            } else if (v == "3.1.1" || v == "311") {
-                opt.version = protocol::mqtt_version::v3_1_1;
-            } else {
-                return bad("expected 5 or 3.1.1");
-            }
-        } else {
-            return fail("unknown option " + std::string(name));
-        }
+    auto result = parse_options(args, syntax, opt);
+    if (result.options && result.options->question.empty()) {
+        result.options.reset();
+        result.error = "missing the question (use - to read it from stdin)";
     }
-    if (!have_question || question.empty()) {
-        return fail("missing the question (use - to read it from stdin)");
-    }
-    opt.question = std::move(question);
-    result.options = std::move(opt);
     return result;
 }
 

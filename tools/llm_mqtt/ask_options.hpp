@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "protocol/packet.hpp"
+#include "common_options.hpp"
 
 namespace llmb::cli {
 
@@ -18,9 +18,7 @@ struct ask_defaults {
     std::string id;      // a fresh random id
 };
 
-struct ask_options {
-    std::string broker;
-    std::string prefix = "llm";
+struct ask_options : common_options {
     std::string client;
     std::string id;
     std::optional<std::string> model;
@@ -33,27 +31,16 @@ struct ask_options {
     bool stream = true;
     bool json_output = false;
     double timeout_s = 300;
-    protocol::mqtt_version version = protocol::mqtt_version::v5;
     bool quiet = false;
     bool verbose = false;
     std::string question;  // "-": read it from stdin
 };
 
-struct ask_parse_result {
-    std::optional<ask_options> options;  // set when the command line is usable
-    bool help = false;                   // --help was asked for
-    std::string error;                   // what is wrong otherwise
-};
+using ask_parse_result = parse_result<ask_options>;
 
 // args: the words after "ask".
 ask_parse_result parse_ask_options(std::span<const std::string_view> args,
                                    const ask_defaults& defaults);
-
-// Replaces every character outside [A-Za-z0-9_.-] by '_' and cuts to 64 characters.
-std::string sanitize_name(std::string_view s);
-
-// tcp://host:port from what the user typed (a bare host:port gets tcp://).
-std::string normalize_broker_url(std::string_view url);
 
 std::string_view ask_usage() noexcept;
 

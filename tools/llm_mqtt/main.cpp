@@ -57,47 +57,21 @@ llmb::cli::ask_defaults environment_defaults() {
     return d;
 }
 
-int ask(const std::vector<std::string_view>& args) {
-    const auto parsed = llmb::cli::parse_ask_options(args, environment_defaults());
+// Prints the command's usage for --help or the error of a bad command line, or runs it:
+// run(options, more...).
+template <typename O, typename Run, typename... More>
+int run_command(const char* name, const llmb::cli::parse_result<O>& parsed,
+                std::string_view command_usage, const Run& run, const More&... more) {
     if (parsed.help) {
-        std::fputs(llmb::cli::ask_usage().data(), stdout);
+        std::fputs(command_usage.data(), stdout);
         return 0;
     }
     if (!parsed.options) {
-        std::fprintf(stderr, "llm-mqtt ask: %s\n(see llm-mqtt ask --help)\n", parsed.error.c_str());
+        std::fprintf(stderr, "llm-mqtt %s: %s\n(see llm-mqtt %s --help)\n", name,
+                     parsed.error.c_str(), name);
         return llmb::cli::exit_code::usage;
     }
-    return llmb::cli::run_ask(*parsed.options);
-}
-
-int watch(const std::vector<std::string_view>& args) {
-    const auto defaults = environment_defaults();
-    const auto parsed = llmb::cli::parse_watch_options(args, defaults.broker);
-    if (parsed.help) {
-        std::fputs(llmb::cli::watch_usage().data(), stdout);
-        return 0;
-    }
-    if (!parsed.options) {
-        std::fprintf(stderr, "llm-mqtt watch: %s\n(see llm-mqtt watch --help)\n",
-                     parsed.error.c_str());
-        return llmb::cli::exit_code::usage;
-    }
-    return llmb::cli::run_watch(*parsed.options, defaults.client + ".watch." + defaults.id);
-}
-
-int stats(const std::vector<std::string_view>& args) {
-    const auto defaults = environment_defaults();
-    const auto parsed = llmb::cli::parse_stats_options(args, defaults.broker);
-    if (parsed.help) {
-        std::fputs(llmb::cli::stats_usage().data(), stdout);
-        return 0;
-    }
-    if (!parsed.options) {
-        std::fprintf(stderr, "llm-mqtt stats: %s\n(see llm-mqtt stats --help)\n",
-                     parsed.error.c_str());
-        return llmb::cli::exit_code::usage;
-    }
-    return llmb::cli::run_stats(*parsed.options, defaults.client + ".stats." + defaults.id);
+    return run(*parsed.options, more...);
 }
 
 }  // namespace
@@ -118,14 +92,23 @@ int main(int argc, char** argv) {
         std::printf("llm-mqtt %s\n", LLMB_VERSION);
         return 0;
     }
+    namespace cli = llmb::cli;
+    const auto defaults = environment_defaults();
+    // The MQTT client id of watch and stats: unique, and telling which command it is.
+    const auto client_id = [&defaults](std::string_view what) {
+        return defaults.client + "." + std::string(what) + "." + defaults.id;
+    };
     if (command == "ask") {
-        return ask(rest);
+        return run_command("ask", cli::parse_ask_options(rest, defaults), cli::ask_usage(),
+                           cli::run_ask);
     }
     if (command == "watch") {
-        return watch(rest);
+        return run_command("watch", cli::parse_watch_options(rest, defaults.broker),
+                           cli::watch_usage(), cli::run_watch, client_id("watch"));
     }
     if (command == "stats") {
-        return stats(rest);
+        return run_command("stats", cli::parse_stats_options(rest, defaults.broker),
+                           cli::stats_usage(), cli::run_stats, client_id("stats"));
     }
     std::fprintf(stderr, "llm-mqtt: unknown command \"%s\"\n\n%s", std::string(command).c_str(),
                  usage.data());

@@ -2,18 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <vector>
 
-#include "arg_reader.hpp"
-#include "ask_options.hpp"
-#include "broker_client.hpp"
+#include "broker_run.hpp"
 #include "exit_codes.hpp"
 #include "inbound_queue.hpp"
-#include "protocol/topics.hpp"
-#include "signal_watcher.hpp"
 
 namespace llmb::cli {
 
@@ -209,72 +205,20 @@ std::string format_metrics(const std::string& topic, const json& m, std::int64_t
 
 stats_parse_result parse_stats_options(std::span<const std::string_view> args,
                                        const std::string& default_broker) {
-    stats_parse_result result;
     stats_options opt;
     opt.broker = default_broker;
-    const auto fail = [&result](std::string msg) {
-        result.error = std::move(msg);
-        return result;
-    };
-    arg_reader in(args);
-    while (!in.done()) {
-        const std::string_view name = in.next();
-        if (name == "-h" || name == "--help") {
-            result.help = true;
-            return result;
-        }
-        if (name == "--json") {
-            if (in.has_inline_value()) {
-                return fail("--json takes no value");
-            }
-            opt.json_output = true;
-            continue;
-        }
-        const std::initializer_list<std::string_view> known = {
-            "-b", "--broker", "--prefix", "--topic", "--timeout", "--mqtt-version"};
-        if (std::find(known.begin(), known.end(), name) == known.end()) {
-            return fail("unknown option " + std::string(name));
-        }
-        const auto value = in.value();
-        if (!value) {
-            return fail(std::string(name) + " needs a value");
-        }
-        const std::string v(*value);
-        const auto bad = [&](std::string_view what) {
-            return fail(std::string(name) + ": " + std::string(what) + ", got \"" + v + "\"");
-        };
-        if (name == "-b" || name == "--broker") {
-            opt.broker = normalize_broker_url(v);
-        } else if (name == "--prefix") {
-            if (!protocol::valid_prefix(v)) {
-                return bad("not a usable topic prefix");
-            }
-            opt.prefix = v;
-        } else if (name == "--topic") {
-            if (v.empty() || v.find('#') != std::string::npos) {
-                return bad("expected a topic or a filter with '+'");
-            }
-            opt.topic = v;
-        } else if (name == "--timeout") {
-            const auto t = parse_double(v);
-            if (!t || *t <= 0 || *t > 1e6) {
-                return bad("expected seconds, more than 0");
-            }
-            opt.timeout_s = *t;
-        } else if (name == "--mqtt-version") {
-            if (v == "5") {
-                opt.version = protocol::mqtt_version::v5;
-            } else if (v == "3.1.1" || v == "311") {
-                opt.version = protocol::mqtt_version::v3_1_1;
-            } else {
-                return bad("expected 5 or 3.1.1");
-            }
-        } else {
-            return fail("unknown option " + std::string(name));
-        }
-    }
-    result.options = std::move(opt);
-    return result;
+    command_syntax syntax;
+    syntax.flags = {{"", "--json", opt.json_output}};
+    syntax.options = value_options(opt, {{"", "--topic",
+                                          [&opt](const std::string& v) -> std::string_view {
+                                              if (v.empty() || v.find('#') != std::string::npos) {
+                                                  return "expected a topic or a filter with '+'";
+                                              }
+                                              opt.topic = v;
+                                              return {};
+                                          }},
+                                         timeout_option(opt.timeout_s)});
+    return parse_options(args, syntax, opt);
 }
 
 std::string_view stats_usage() noexcept {
@@ -296,21 +240,7 @@ Exit status: 0 shown, 1 no metrics message within the timeout, 2 usage or connec
 }
 
 int run_stats(const stats_options& opt, const std::string& client_id) {
-    std::signal(SIGPIPE, SIG_IGN);
-    inbound_queue queue;
-    // Before the MQTT library starts its threads, so that they inherit the blocked signals.
-    signal_watcher signals([&queue](int signo) {
-        queue.push(inbound{inbound::kind::signal, nullptr, signo, {}});
-    });
-    try {
-        broker_client client(opt.broker, client_id, opt.version, queue);
-        return stats(opt, client, queue);
-    } catch (const connection_error& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-    } catch (const mqtt::exception& e) {
-        std::fprintf(stderr, "error: %s: %s\n", opt.broker.c_str(), e.what());
-    }
-    return exit_code::usage;
+    return run_with_broker(opt, client_id, std::bind_front(stats, std::cref(opt)));
 }
 
 }  // namespace llmb::cli

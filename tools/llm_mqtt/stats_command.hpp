@@ -10,24 +10,17 @@
 
 #include <nlohmann/json.hpp>
 
-#include "protocol/packet.hpp"
+#include "common_options.hpp"
 
 namespace llmb::cli {
 
-struct stats_options {
-    std::string broker;
-    std::string prefix = "llm";
+struct stats_options : common_options {
     std::optional<std::string> topic;  // else {prefix}/metrics and {prefix}/metrics/+
     bool json_output = false;
     double timeout_s = 3;
-    protocol::mqtt_version version = protocol::mqtt_version::v5;
 };
 
-struct stats_parse_result {
-    std::optional<stats_options> options;
-    bool help = false;
-    std::string error;
-};
+using stats_parse_result = parse_result<stats_options>;
 
 // args: the words after "stats".
 stats_parse_result parse_stats_options(std::span<const std::string_view> args,

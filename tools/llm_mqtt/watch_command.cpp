@@ -1,18 +1,13 @@
 #include "watch_command.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 
-#include "arg_reader.hpp"
-#include "ask_options.hpp"
-#include "broker_client.hpp"
+#include "broker_run.hpp"
 #include "exit_codes.hpp"
 #include "inbound_queue.hpp"
-#include "protocol/request.hpp"
-#include "protocol/topics.hpp"
-#include "signal_watcher.hpp"
 #include "watch_view.hpp"
 
 namespace llmb::cli {
@@ -97,72 +92,13 @@ int watch(const watch_options& opt, broker_client& client, inbound_queue& queue)
 
 watch_parse_result parse_watch_options(std::span<const std::string_view> args,
                                        const std::string& default_broker) {
-    watch_parse_result result;
     watch_options opt;
     opt.broker = default_broker;
-    const auto fail = [&result](std::string msg) {
-        result.error = std::move(msg);
-        return result;
-    };
-    arg_reader in(args);
-    while (!in.done()) {
-        const std::string_view name = in.next();
-        if (name == "-h" || name == "--help") {
-            result.help = true;
-            return result;
-        }
-        const std::initializer_list<std::string_view> known = {
-            "-b",       "--broker", "--prefix",  "-c",
-            "--client", "--count",  "--timeout", "--mqtt-version"};
-        if (std::find(known.begin(), known.end(), name) == known.end()) {
-            return fail("unknown option " + std::string(name));
-        }
-        const auto value = in.value();
-        if (!value) {
-            return fail(std::string(name) + " needs a value");
-        }
-        const std::string v(*value);
-        const auto bad = [&](std::string_view what) {
-            return fail(std::string(name) + ": " + std::string(what) + ", got \"" + v + "\"");
-        };
-        if (name == "-b" || name == "--broker") {
-            opt.broker = normalize_broker_url(v);
-        } else if (name == "--prefix") {
-            if (!protocol::valid_prefix(v)) {
-                return bad("not a usable topic prefix");
-            }
-            opt.prefix = v;
-        } else if (name == "-c" || name == "--client") {
-            if (!protocol::valid_name(v)) {
-                return bad("must match [A-Za-z0-9_.-]{1,64}");
-            }
-            opt.client = v;
-        } else if (name == "--count") {
-            const auto n = parse_u32(v);
-            if (!n || *n == 0) {
-                return bad("expected a positive integer");
-            }
-            opt.count = *n;
-        } else if (name == "--timeout") {
-            const auto t = parse_double(v);
-            if (!t || *t <= 0 || *t > 1e6) {
-                return bad("expected seconds, more than 0");
-            }
-            opt.timeout_s = *t;
-        } else if (name == "--mqtt-version") {
-            if (v == "5") {
-                opt.version = protocol::mqtt_version::v5;
-            } else if (v == "3.1.1" || v == "311") {
-                opt.version = protocol::mqtt_version::v3_1_1;
-            } else {
-                return bad("expected 5 or 3.1.1");
-            }
-        } else {
-            return fail("unknown option " + std::string(name));
-        }
-    }
-    result.options = std::move(opt);
-    return result;
+    command_syntax syntax;
+    syntax.options =
+        value_options(opt, {name_option("-c", "--client", opt.client),
+                            positive_option("--count", opt.count), timeout_option(opt.timeout_s)});
+    return parse_options(args, syntax, opt);
 }
 
 std::string_view watch_usage() noexcept {
@@ -186,21 +122,7 @@ error; 3 when --timeout came before --count requests ended.
 }
 
 int run_watch(const watch_options& opt, const std::string& client_id) {
-    std::signal(SIGPIPE, SIG_IGN);
-    inbound_queue queue;
-    // Before the MQTT library starts its threads, so that they inherit the blocked signals.
-    signal_watcher signals([&queue](int signo) {
-        queue.push(inbound{inbound::kind::signal, nullptr, signo, {}});
-    });
-    try {
-        broker_client client(opt.broker, client_id, opt.version, queue);
-        return watch(opt, client, queue);
-    } catch (const connection_error& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-    } catch (const mqtt::exception& e) {
-        std::fprintf(stderr, "error: %s: %s\n", opt.broker.c_str(), e.what());
-    }
-    return exit_code::usage;
+    return run_with_broker(opt, client_id, std::bind_front(watch, std::cref(opt)));
 }
 
 }  // namespace llmb::cli

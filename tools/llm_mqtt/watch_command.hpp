@@ -8,24 +8,17 @@
 #include <string>
 #include <string_view>
 
-#include "protocol/packet.hpp"
+#include "common_options.hpp"
 
 namespace llmb::cli {
 
-struct watch_options {
-    std::string broker;
-    std::string prefix = "llm";
+struct watch_options : common_options {
     std::optional<std::string> client;   // only this client's streams
     std::optional<std::uint64_t> count;  // leave after this many requests ended
     std::optional<double> timeout_s;     // leave after this long
-    protocol::mqtt_version version = protocol::mqtt_version::v5;
 };
 
-struct watch_parse_result {
-    std::optional<watch_options> options;
-    bool help = false;
-    std::string error;
-};
+using watch_parse_result = parse_result<watch_options>;
 
 // args: the words after "watch".
 watch_parse_result parse_watch_options(std::span<const std::string_view> args,
