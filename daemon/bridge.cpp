@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "daemon/cluster_takeover.hpp"
 #include "daemon/log.hpp"
 #include "daemon/project_defaults.hpp"
 #include "protocol/envelope.hpp"
@@ -15,17 +16,6 @@
 namespace llmb {
 
 namespace {
-
-// A topic segment made printable for a log line: hostile input must not forge log lines.
-std::string printable(std::string_view s) {
-    std::string out;
-    for (const char c : s.substr(0, 80)) {
-        const auto u = static_cast<unsigned char>(c);
-        out += (u >= 0x20 && u < 0x7f) ? c : '?';
-    }
-    if (s.size() > 80) out += "...";
-    return out;
-}
 
 // Requests, session ops and legacy input are shared within a cluster group; cancels reach
 // every bridge, and the one that owns the request acts on it.
@@ -58,21 +48,6 @@ std::string own_status_topic(const config& c) {
     std::string t = protocol::status_topic(c.projects.front().prefix);
     if (clustered(c)) t += "/" + cluster_bridge_id(c);
     return t;
-}
-
-// What a bridge of a cluster watches to end a dead peer's requests: the peers' status and
-// every topic their events can go to.
-std::vector<std::string> watch_filters(const config& c) {
-    std::vector<std::string> f;
-    if (!clustered(c) || !c.cluster.takeover) return f;
-    f.push_back(protocol::status_topic(c.projects.front().prefix) + "/+");
-    if (!c.mqtt.response_prefixes.empty()) {
-        for (const auto& p : c.mqtt.response_prefixes) f.push_back(p + "#");
-    }
-    for (const auto& p : c.projects) f.push_back(p.prefix + "/response/#");
-    std::sort(f.begin(), f.end());
-    f.erase(std::unique(f.begin(), f.end()), f.end());
-    return f;
 }
 
 std::string status_payload(const config& c, bool online) {
@@ -110,7 +85,7 @@ mqtt_settings make_mqtt_settings(const config& c) {
     s.online_payload = status_payload(c, true);
     s.offline_payload = status_payload(c, false);
     s.filters = project_filters(c);
-    s.watch_filters = watch_filters(c);
+    s.watch_filters = cluster_takeover::watch_filters(c);
     return s;
 }
 
@@ -136,12 +111,8 @@ bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
     for (const auto& p : cfg_->projects) {
         limiters_[p.prefix] = std::make_unique<rate_limiter>(p.rate);
     }
-    if (clustered(*cfg_) && cfg_->cluster.takeover) {
-        cluster_ = std::make_unique<cluster_tracker>(cluster_bridge_id(*cfg_));
-        status_prefix_ = protocol::status_topic(cfg_->projects.front().prefix) + "/";
-        watch_prefixes_ = cfg_->mqtt.response_prefixes;
-        for (const auto& p : cfg_->projects) watch_prefixes_.push_back(p.prefix + "/response/");
-    }
+    if (clustered(*cfg_) && cfg_->cluster.takeover)
+        takeover_ = std::make_unique<cluster_takeover>(mqtt_, cfg_);
 }
 
 bridge::~bridge() {
@@ -167,7 +138,7 @@ void bridge::prune_limits() {
     const auto now = std::chrono::steady_clock::now();
     for (auto& [prefix, limiter] : limiters_) limiter->prune(now);
     // A peer's stream silent for longer than any request may last has ended unseen.
-    if (cluster_) cluster_->prune(now - cfg_->timeouts.total - std::chrono::minutes(1));
+    if (takeover_) takeover_->prune(now);
     prune_timer_ = loop_.add_timer(std::chrono::seconds(30), [this] {
         prune_timer_ = 0;
         prune_limits();
@@ -217,7 +188,7 @@ std::string bridge::generate_id() {
 }
 
 void bridge::on_message(inbound_message&& msg) {
-    if (cluster_ && on_watched(msg)) return;
+    if (takeover_ && takeover_->on_message(msg)) return;
     for (const auto& project : cfg_->projects) {
         if (project.legacy && msg.topic == protocol::legacy_input_topic(project.prefix)) {
             on_legacy(project, msg.payload);
@@ -246,65 +217,6 @@ void bridge::on_message(inbound_message&& msg) {
         }
     }
     get_logger("bridge")->debug("ignoring a message on '{}'", printable(msg.topic));
-}
-
-bool bridge::on_watched(const inbound_message& msg) {
-    if (msg.topic.size() > status_prefix_.size() && msg.topic.rfind(status_prefix_, 0) == 0) {
-        const std::string peer = msg.topic.substr(status_prefix_.size());
-        const bool online = msg.payload.find("\"state\":\"online\"") != std::string::npos;
-        auto orphans = cluster_->on_status(peer, online);
-        if (!online && peer != cluster_bridge_id(*cfg_)) {
-            get_logger("bridge")->info("bridge {} is offline; {} of its requests end here",
-                                       printable(peer), orphans.size());
-        }
-        end_orphans(std::move(orphans));
-        return true;
-    }
-    const bool watched = std::any_of(watch_prefixes_.begin(), watch_prefixes_.end(),
-                                     [&](const std::string& p) {
-                                         return msg.topic.rfind(p, 0) == 0;
-                                     });
-    if (!watched) return false;
-    // A response prefix may overlap what the bridge serves: those messages are not events.
-    for (const auto& project : cfg_->projects) {
-        if (protocol::parse_inbound(msg.topic, project.prefix) ||
-            (project.legacy && msg.topic == protocol::legacy_input_topic(project.prefix)))
-            return false;
-    }
-    cluster_->on_response(msg.topic, msg.payload, msg.correlation,
-                          std::chrono::steady_clock::now());
-    return true;
-}
-
-void bridge::end_orphans(std::vector<orphaned_request> orphans) {
-    // The request's own max_packet is not known here. Every packet the dead bridge sent on the
-    // stream fitted it, so one as large as the largest of those does; and so does the smallest
-    // any request may ask for.
-    std::size_t smallest = cfg_->mqtt.max_packet;
-    for (const auto& p : cfg_->projects)
-        smallest = std::min<std::size_t>(smallest, p.request_limits.min_packet);
-    const bool v5 = mqtt_.version() == protocol::mqtt_version::v5;
-    for (auto& o : orphans) {
-        const std::size_t seen = protocol::publish_packet_size(
-            o.topic.size(), o.largest_payload,
-            v5 ? protocol::publish_properties_size(o.correlation.size(), false) : 0,
-            cfg_->mqtt.qos, mqtt_.version());
-        const std::size_t limit = std::max(smallest, seen);
-        const protocol::error err{protocol::error_code::shutting_down,
-                                  "bridge " + o.owner +
-                                      " stopped before this request finished; send it again",
-                                  std::nullopt};
-        auto send = [&](std::size_t packet_limit) {
-            event_sender s(mqtt_, cfg_->mqtt.qos, o.topic, "", o.id, packet_limit,
-                           cfg_->mqtt.max_packet);
-            s.set_properties(o.correlation, 0);
-            s.resume_at(o.next_seq);
-            return s.send_error(err);
-        };
-        const bool sent = send(limit) || send(0);
-        get_logger("bridge")->warn("[{}] ended for bridge {} that stopped: shutting_down at seq {}{}",
-                                   o.id, o.owner, o.next_seq, sent ? "" : " (does not fit)");
-    }
 }
 
 void bridge::on_request(const project_config& project, const std::string& client,

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "daemon/backend_pool.hpp"
-#include "daemon/cluster_tracker.hpp"
+#include "daemon/cluster_takeover.hpp"
 #include "daemon/config.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/http_client.hpp"
@@ -53,9 +53,6 @@ private:
     void on_message(inbound_message&& msg);
     void on_request(const project_config& project, const std::string& client,
                     const inbound_message& msg);
-    // A peer's response event or status (a bridge of a cluster); false for other topics.
-    bool on_watched(const inbound_message& msg);
-    void end_orphans(std::vector<orphaned_request> orphans);
     void on_cancel(const project_config& project, const std::string& client,
                    std::string_view payload);
     void on_legacy(const project_config& project, std::string_view payload);
@@ -82,9 +79,7 @@ private:
     stream_services services_;
     session_service sessions_;
     metrics_publisher metrics_publisher_;
-    std::unique_ptr<cluster_tracker> cluster_;  // a bridge of a cluster that takes over
-    std::string status_prefix_;                 // "{first prefix}/status/" (cluster)
-    std::vector<std::string> watch_prefixes_;   // topics of peers' events (cluster)
+    std::unique_ptr<cluster_takeover> takeover_;  // a bridge of a cluster that takes over
     std::unordered_map<std::string, std::unique_ptr<request_stream>> active_;
     std::unordered_map<std::string, std::unique_ptr<rate_limiter>> limiters_;  // by prefix
     std::unordered_map<std::string, std::uint32_t> per_client_;  // prefix/client -> in flight

@@ -20,16 +20,24 @@ std::string stream_key(std::string_view topic, std::string_view id) {
 void cluster_tracker::on_response(std::string_view topic, std::string_view payload,
                                   std::string_view correlation, time_point now) {
     const auto head = protocol::peek_event(payload);
-    if (!head) return;
+    if (!head)
+        return;
     const std::string k = stream_key(topic, head->id);
     if (head->type == "start") {
-        if (head->bridge.empty() || head->bridge == self_) return;
-        streams_[k] = stream{std::string(head->bridge), std::string(topic), std::string(head->id),
-                             head->seq,  std::string(correlation), now, payload.size()};
+        if (head->bridge.empty() || head->bridge == self_)
+            return;
+        streams_[k] = stream{std::string(head->bridge),
+                             std::string(topic),
+                             std::string(head->id),
+                             head->seq,
+                             std::string(correlation),
+                             now,
+                             payload.size()};
         return;
     }
     const auto it = streams_.find(k);
-    if (it == streams_.end()) return;
+    if (it == streams_.end())
+        return;
     if (head->terminal) {
         streams_.erase(it);
         return;
@@ -41,12 +49,14 @@ void cluster_tracker::on_response(std::string_view topic, std::string_view paylo
 
 std::vector<orphaned_request> cluster_tracker::on_status(std::string_view bridge, bool online) {
     std::vector<orphaned_request> out;
-    if (bridge == self_) return out;
+    if (bridge == self_)
+        return out;
     if (online) {
         online_.emplace(bridge);
         return out;
     }
-    if (const auto it = online_.find(bridge); it != online_.end()) online_.erase(it);
+    if (const auto it = online_.find(bridge); it != online_.end())
+        online_.erase(it);
     // The survivor with the smallest id ends the requests; the others only forget them.
     const bool mine = online_.empty() || self_ < *online_.begin();
     for (auto it = streams_.begin(); it != streams_.end();) {

@@ -38,8 +38,8 @@ public:
 
     // A message seen on a response topic. Streams are followed from their start event on;
     // streams of this bridge itself and messages that are not events are ignored.
-    void on_response(std::string_view topic, std::string_view payload,
-                     std::string_view correlation, time_point now);
+    void on_response(std::string_view topic, std::string_view payload, std::string_view correlation,
+                     time_point now);
 
     // A peer's status. When it went offline, its unfinished requests are forgotten and, when
     // this bridge is the one to end them, returned.
@@ -63,7 +63,7 @@ private:
     };
 
     std::string self_;
-    std::set<std::string, std::less<>> online_;         // peers, not this bridge
+    std::set<std::string, std::less<>> online_;        // peers, not this bridge
     std::unordered_map<std::string, stream> streams_;  // by topic '\n' id
 };
 

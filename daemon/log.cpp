@@ -40,4 +40,14 @@ std::shared_ptr<spdlog::logger> get_logger(const std::string& name) {
     return l;
 }
 
+std::string printable(std::string_view s) {
+    std::string out;
+    for (const char c : s.substr(0, 80)) {
+        const auto u = static_cast<unsigned char>(c);
+        out += (u >= 0x20 && u < 0x7f) ? c : '?';
+    }
+    if (s.size() > 80) out += "...";
+    return out;
+}
+
 }  // namespace llmb
