@@ -28,14 +28,16 @@ std::vector<std::string> project_filters(const config& c) {
         f.push_back(shared(protocol::request_filter(p.prefix)));
         f.push_back(protocol::cancel_filter(p.prefix));
         f.push_back(shared(protocol::session_filter(p.prefix)));
-        if (p.legacy) f.push_back(shared(protocol::legacy_input_topic(p.prefix)));
+        if (p.legacy)
+            f.push_back(shared(protocol::legacy_input_topic(p.prefix)));
     }
     return f;
 }
 
 // Where a v5 Response Topic may point: the configured prefixes, else the project's responses.
 std::vector<std::string> response_prefixes(const config& c, const project_config& project) {
-    if (!c.mqtt.response_prefixes.empty()) return c.mqtt.response_prefixes;
+    if (!c.mqtt.response_prefixes.empty())
+        return c.mqtt.response_prefixes;
     return {project.prefix + "/response/"};
 }
 
@@ -46,7 +48,8 @@ bool clustered(const config& c) {
 // {first prefix}/status, or {first prefix}/status/{bridge id} for a bridge of a cluster.
 std::string own_status_topic(const config& c) {
     std::string t = protocol::status_topic(c.projects.front().prefix);
-    if (clustered(c)) t += "/" + cluster_bridge_id(c);
+    if (clustered(c))
+        t += "/" + cluster_bridge_id(c);
     return t;
 }
 
@@ -63,7 +66,8 @@ std::string status_payload(const config& c, bool online) {
         s += ",\"version\":\"" LLMB_VERSION "\",\"pid\":" + std::to_string(getpid());
         s += ",\"projects\":[";
         for (std::size_t i = 0; i < c.projects.size(); ++i) {
-            if (i > 0) s += ',';
+            if (i > 0)
+                s += ',';
             protocol::append_json_string(s, c.projects[i].prefix);
         }
         s += "]";
@@ -96,16 +100,18 @@ bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
       cfg_(std::move(cfg)),
       http_(loop),
       backends_(loop, http_),
-      mqtt_(loop, http_, make_mqtt_settings(*cfg_),
-            [this](inbound_message&& m) { on_message(std::move(m)); },
-            [this] {
-                if (on_ready_) on_ready_();
-            },
-            nullptr),
+      mqtt_(
+          loop, http_, make_mqtt_settings(*cfg_),
+          [this](inbound_message&& m) { on_message(std::move(m)); },
+          [this] {
+              if (on_ready_)
+                  on_ready_();
+          },
+          nullptr),
       services_{loop, http_, mqtt_, backends_, &metrics_},
       sessions_(loop, mqtt_, http_, backends_, cfg_),
-      metrics_publisher_(loop, mqtt_, backends_, metrics_, [this] { return active_.size(); },
-                         LLMB_VERSION),
+      metrics_publisher_(
+          loop, mqtt_, backends_, metrics_, [this] { return active_.size(); }, LLMB_VERSION),
       rng_(std::random_device{}()) {
     backends_.configure(cfg_->backends);
     for (const auto& p : cfg_->projects) {
@@ -116,14 +122,16 @@ bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
 }
 
 bridge::~bridge() {
-    if (prune_timer_ != 0) loop_.cancel_timer(prune_timer_);
+    if (prune_timer_ != 0)
+        loop_.cancel_timer(prune_timer_);
     // Requests still here (the loop ended early) get their terminal from their destructors.
     active_.clear();
 }
 
 void bridge::start() {
     std::string prefixes;
-    for (const auto& p : cfg_->projects) prefixes += (prefixes.empty() ? "" : ", ") + p.prefix;
+    for (const auto& p : cfg_->projects)
+        prefixes += (prefixes.empty() ? "" : ", ") + p.prefix;
     get_logger("bridge")->info(
         "llm-mqtt-bridge {} starting: broker {}, {} backend(s), projects {}{}", LLMB_VERSION,
         cfg_->mqtt.url, cfg_->backends.size(), prefixes,
@@ -136,9 +144,11 @@ void bridge::start() {
 
 void bridge::prune_limits() {
     const auto now = std::chrono::steady_clock::now();
-    for (auto& [prefix, limiter] : limiters_) limiter->prune(now);
+    for (auto& [prefix, limiter] : limiters_)
+        limiter->prune(now);
     // A peer's stream silent for longer than any request may last has ended unseen.
-    if (takeover_) takeover_->prune(now);
+    if (takeover_)
+        takeover_->prune(now);
     prune_timer_ = loop_.add_timer(std::chrono::seconds(30), [this] {
         prune_timer_ = 0;
         prune_limits();
@@ -188,14 +198,16 @@ std::string bridge::generate_id() {
 }
 
 void bridge::on_message(inbound_message&& msg) {
-    if (takeover_ && takeover_->on_message(msg)) return;
+    if (takeover_ && takeover_->on_message(msg))
+        return;
     for (const auto& project : cfg_->projects) {
         if (project.legacy && msg.topic == protocol::legacy_input_topic(project.prefix)) {
             on_legacy(project, msg.payload);
             return;
         }
         const auto in = protocol::parse_inbound(msg.topic, project.prefix);
-        if (!in) continue;
+        if (!in)
+            continue;
         if (!protocol::valid_name(in->client)) {
             // No topic can be built for this client: the message cannot be answered.
             get_logger("bridge")->warn(
@@ -270,8 +282,8 @@ void bridge::on_request(const project_config& project, const std::string& client
 }
 
 void bridge::on_legacy(const project_config& project, std::string_view payload) {
-    auto decoded = protocol::decode_legacy(payload, project.prefix, project.request_limits,
-                                           generate_id());
+    auto decoded =
+        protocol::decode_legacy(payload, project.prefix, project.request_limits, generate_id());
     if (decoded.err) {
         get_logger("bridge")->info("legacy message on {} rejected: {}",
                                    protocol::legacy_input_topic(project.prefix),
@@ -285,13 +297,14 @@ void bridge::on_legacy(const project_config& project, std::string_view payload) 
         return;
     }
     if (decoded.reply_topic.empty()) {
-        get_logger("bridge")->warn("legacy message with sessionId '{}' dropped: it cannot be "
-                                   "a topic level and no replyTopic was given",
-                                   printable(decoded.session_id));
+        get_logger("bridge")->warn(
+            "legacy message with sessionId '{}' dropped: it cannot be "
+            "a topic level and no replyTopic was given",
+            printable(decoded.session_id));
         return;
     }
-    auto sender = event_sender::legacy(mqtt_, cfg_->mqtt.qos, decoded.reply_topic,
-                                       decoded.req->id, cfg_->mqtt.max_packet);
+    auto sender = event_sender::legacy(mqtt_, cfg_->mqtt.qos, decoded.reply_topic, decoded.req->id,
+                                       cfg_->mqtt.max_packet);
     // Old clients have no client name: limits apply per sessionId, sessions to "legacy".
     const std::string limit_key =
         decoded.req->session ? "legacy." + *decoded.req->session : std::string("legacy");
@@ -338,17 +351,17 @@ void bridge::accept(const project_config& project, const std::string& client,
         return;
     }
     std::uint32_t retry_after = 0;
-    if (!limiters_.at(project.prefix)->try_acquire(client_key, std::chrono::steady_clock::now(),
-                                                   retry_after)) {
+    if (!limiters_.at(project.prefix)
+             ->try_acquire(client_key, std::chrono::steady_clock::now(), retry_after)) {
         refuse(protocol::error_code::rate_limited,
                "this client sends requests faster than allowed; slow down", retry_after);
         return;
     }
     auto turn = sessions_.prepare(project, client, req);
     apply_project_defaults(req, project);
-    auto stream = std::make_unique<request_stream>(
-        services_, cfg_, project, client, std::move(req), std::move(sender),
-        [this](request_stream& s) { on_finished(s); });
+    auto stream = std::make_unique<request_stream>(services_, cfg_, project, client, std::move(req),
+                                                   std::move(sender),
+                                                   [this](request_stream& s) { on_finished(s); });
     request_stream& ref = *stream;
     if (turn) {
         ref.attach_session(std::move(*turn),
@@ -373,28 +386,27 @@ void bridge::on_cancel(const project_config& project, const std::string& client,
     }
     auto it = active_.find(key(project.prefix, client, *c.id));
     if (it == active_.end()) {
-        get_logger("bridge")->debug("[{}] client={} cancel ignored: not in flight", *c.id,
-                                    client);
+        get_logger("bridge")->debug("[{}] client={} cancel ignored: not in flight", *c.id, client);
         return;
     }
     it->second->cancel();
 }
 
-void bridge::reply_error(const std::string& topic, const std::string& client,
-                         const std::string& id, const protocol::error& err,
-                         std::size_t request_limit, const std::string& correlation) {
+void bridge::reply_error(const std::string& topic, const std::string& client, const std::string& id,
+                         const protocol::error& err, std::size_t request_limit,
+                         const std::string& correlation) {
     auto send = [&](std::size_t limit) {
         event_sender s(mqtt_, cfg_->mqtt.qos, topic, "", id, limit, cfg_->mqtt.max_packet);
         s.set_properties(correlation, 0);
-        return s.send("error", [&](std::uint64_t seq) {
-            return protocol::encode_error(id, seq, err);
-        });
+        return s.send("error",
+                      [&](std::uint64_t seq) { return protocol::encode_error(id, seq, err); });
     };
     // A device's own max_packet that cannot hold the error does not keep the error from it.
     if (!send(request_limit) && (request_limit == 0 || !send(0))) {
-        get_logger("bridge")->error("[{}] client={} the error event does not fit the broker's "
-                                    "packet limit",
-                                    id, client);
+        get_logger("bridge")->error(
+            "[{}] client={} the error event does not fit the broker's "
+            "packet limit",
+            id, client);
     }
 }
 
@@ -402,22 +414,25 @@ void bridge::on_finished(request_stream& stream) {
     ++served_;
     const std::string& prefix = stream.project().prefix;
     auto pc = per_client_.find(stream.limit_key());
-    if (pc != per_client_.end() && --pc->second == 0) per_client_.erase(pc);
+    if (pc != per_client_.end() && --pc->second == 0)
+        per_client_.erase(pc);
     auto it = active_.find(key(prefix, stream.client(), stream.id()));
     if (it != active_.end()) {
         std::shared_ptr<request_stream> done(std::move(it->second));
         active_.erase(it);
         loop_.defer([done] {});  // destroyed after the current callback returns
     }
-    if (stopping_ && active_.empty()) finish_shutdown();
+    if (stopping_ && active_.empty())
+        finish_shutdown();
 }
 
 void bridge::shutdown(std::function<void()> done) {
-    if (stopping_) return;
+    if (stopping_)
+        return;
     stopping_ = true;
     on_stopped_ = std::move(done);
-    get_logger("bridge")->info("shutting down: {} requests in flight, grace {} ms",
-                               active_.size(), cfg_->grace.count());
+    get_logger("bridge")->info("shutting down: {} requests in flight, grace {} ms", active_.size(),
+                               cfg_->grace.count());
     if (active_.empty()) {
         finish_shutdown();
         return;
@@ -425,7 +440,8 @@ void bridge::shutdown(std::function<void()> done) {
     grace_timer_ = loop_.add_timer(cfg_->grace, [this] {
         grace_timer_ = 0;
         std::vector<request_stream*> left;
-        for (auto& [k, s] : active_) left.push_back(s.get());
+        for (auto& [k, s] : active_)
+            left.push_back(s.get());
         for (auto* s : left) {
             s->fail({protocol::error_code::shutting_down,
                      "the bridge is shutting down; send the request again in a moment", 1000});
@@ -434,9 +450,11 @@ void bridge::shutdown(std::function<void()> done) {
 }
 
 void bridge::finish_shutdown() {
-    if (shutdown_started_) return;
+    if (shutdown_started_)
+        return;
     shutdown_started_ = true;
-    if (grace_timer_ != 0) loop_.cancel_timer(grace_timer_);
+    if (grace_timer_ != 0)
+        loop_.cancel_timer(grace_timer_);
     if (prune_timer_ != 0) {
         loop_.cancel_timer(prune_timer_);
         prune_timer_ = 0;
@@ -445,7 +463,8 @@ void bridge::finish_shutdown() {
     metrics_publisher_.stop();
     mqtt_.shutdown(std::chrono::milliseconds(5000), [this] {
         get_logger("bridge")->info("stopped after serving {} requests", served_);
-        if (on_stopped_) on_stopped_();
+        if (on_stopped_)
+            on_stopped_();
     });
 }
 

@@ -272,9 +272,9 @@ timeouts_config read_timeouts(const context& ctx, const located& at) {
 
 sessions_config read_sessions(const context& ctx, const located& at) {
     sessions_config s;
-    const map_reader m(ctx.errors, at,
-                       {"state_dir", "ttl_s", "max_sessions", "context_tokens", "max_messages",
-                        "shared"});
+    const map_reader m(
+        ctx.errors, at,
+        {"state_dir", "ttl_s", "max_sessions", "context_tokens", "max_messages", "shared"});
     m.read("state_dir", s.state_dir);
     if (const auto v = m.get("ttl_s")) {
         if (const auto n = config_yaml::read_integer(ctx.errors, *v, 1, 31536000))
@@ -299,9 +299,9 @@ cluster_config read_cluster(const context& ctx, const located& at) {
         m.read(key, value);
         if (!value.empty() && !protocol::valid_name(value)) {
             const auto v = m.get(key);
-            ctx.errors.add(v->mark, v->path,
-                           "must be 1..64 characters of [A-Za-z0-9_.-], got " +
-                               config_yaml::in_quotes(value));
+            ctx.errors.add(
+                v->mark, v->path,
+                "must be 1..64 characters of [A-Za-z0-9_.-], got " + config_yaml::in_quotes(value));
         }
         (std::string_view(key) == "group" ? c.group : c.bridge_id) = value;
     }
@@ -336,8 +336,8 @@ config read_document(const context& ctx, const YAML::Node& root) {
         return c;
     }
     const map_reader m(ctx.errors, doc,
-                       {"mqtt", "backends", "timeouts", "projects", "sessions", "cluster", "metrics",
-                        "max_in_flight", "grace_ms", "log_level"});
+                       {"mqtt", "backends", "timeouts", "projects", "sessions", "cluster",
+                        "metrics", "max_in_flight", "grace_ms", "log_level"});
     if (const auto v = m.get("mqtt"))
         c.mqtt = read_mqtt(ctx, *v);
     if (const auto v = m.get("backends"))
@@ -457,7 +457,8 @@ config_result load_config(const std::string& path, const config_environment& env
 }
 
 std::string cluster_bridge_id(const config& c) {
-    if (!c.cluster.bridge_id.empty()) return c.cluster.bridge_id;
+    if (!c.cluster.bridge_id.empty())
+        return c.cluster.bridge_id;
     std::string id;
     for (const char ch : c.mqtt.client_id.substr(0, 64)) {
         const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||

@@ -32,13 +32,13 @@ struct mqtt_config {
     std::string url = "tcp://127.0.0.1:1883";  // tcp://, mqtt://, or ssl://, mqtts:// (TLS)
     std::string client_id;                     // empty: llm-mqtt-bridge-<host>-<pid>
     protocol::mqtt_version version = protocol::mqtt_version::v5;
-    int keep_alive_s = 30;                     // 5..3600
+    int keep_alive_s = 30;  // 5..3600
     std::string username;
-    std::string password;                      // password | password_file | password_env
-    std::size_t max_packet = 268435455;        // 64..268435455
-    int qos = 1;                               // 0 | 1
+    std::string password;                // password | password_file | password_env
+    std::size_t max_packet = 268435455;  // 64..268435455
+    int qos = 1;                         // 0 | 1
     bool text_topic = true;
-    tls_config tls;                            // used with ssl:// and mqtts://
+    tls_config tls;  // used with ssl:// and mqtts://
     // MQTT 5 Message Expiry Interval on chunk events (and raw text), seconds; 0: none.
     std::uint32_t chunk_expiry_s = 0;
     // Prefixes a v5 Response Topic must start with; empty: each project's "{prefix}/response/".
@@ -63,7 +63,7 @@ struct backend_config {
     std::uint32_t queue = 1000;        // requests waiting for a slot before overloaded, 0..100000
     std::uint32_t context_tokens = 0;  // context size for trimming; 0: sessions.context_tokens
     std::chrono::milliseconds health_interval{10000};  // /health probe period; 0: no probe
-    tls_config tls;                    // for https:// URLs (verification is on by default)
+    tls_config tls;  // for https:// URLs (verification is on by default)
 };
 
 enum class thinking_mode { server_default, on, off };
@@ -79,26 +79,26 @@ struct rate_limit_config {
 };
 
 struct project_config {
-    std::string name;                // default: the prefix
-    std::string prefix = "llm";      // topic prefix, protocol::valid_prefix; unique
-    std::string system_prompt;       // prepended when the request has no system message
-    std::string model;               // default model for requests that name none
+    std::string name;            // default: the prefix
+    std::string prefix = "llm";  // topic prefix, protocol::valid_prefix; unique
+    std::string system_prompt;   // prepended when the request has no system message
+    std::string model;           // default model for requests that name none
     std::optional<double> temperature;
     std::optional<double> top_p;
     std::optional<std::uint32_t> max_tokens;  // default max_tokens
-    std::string tools_json;          // default tools as a compact JSON array; empty: none
+    std::string tools_json;                   // default tools as a compact JSON array; empty: none
     thinking_mode thinking = thinking_mode::server_default;
     std::vector<lora_adapter> lora;
-    bool legacy = false;             // also serve {prefix}/user_input (the old deployment)
+    bool legacy = false;  // also serve {prefix}/user_input (the old deployment)
     protocol::request_limits request_limits;
     rate_limit_config rate;
     std::uint32_t max_concurrent_per_client = 16;  // 1..10000
 };
 
 struct sessions_config {
-    std::string state_dir;             // empty: sessions live in memory only
-    std::chrono::seconds ttl{86400};   // idle sessions expire
-    std::size_t max_sessions = 10000;  // least recently used go first
+    std::string state_dir;                // empty: sessions live in memory only
+    std::chrono::seconds ttl{86400};      // idle sessions expire
+    std::size_t max_sessions = 10000;     // least recently used go first
     std::uint32_t context_tokens = 4096;  // default context size for trimming
     std::size_t max_messages = 200;       // stored messages per session at most
     // Several bridges share state_dir: a session's file is read again when another bridge
@@ -121,23 +121,23 @@ struct metrics_config {
 
 struct config {
     mqtt_config mqtt;
-    std::vector<backend_config> backends;   // at least one
+    std::vector<backend_config> backends;  // at least one
     timeouts_config timeouts;
-    std::vector<project_config> projects;   // at least one; prefixes unique
+    std::vector<project_config> projects;  // at least one; prefixes unique
     sessions_config sessions;
     cluster_config cluster;
     metrics_config metrics;
-    std::size_t max_in_flight = 4096;       // requests at once, all clients
-    std::chrono::milliseconds grace{10000}; // on SIGTERM
-    std::string log_level = "info";         // trace|debug|info|warn|error
-    std::string source;                     // the file it came from ("" for defaults)
+    std::size_t max_in_flight = 4096;        // requests at once, all clients
+    std::chrono::milliseconds grace{10000};  // on SIGTERM
+    std::string log_level = "info";          // trace|debug|info|warn|error
+    std::string source;                      // the file it came from ("" for defaults)
 };
 
 struct config_error {
     std::string file;
-    int line = 0;    // 1-based; 0 when unknown
-    int column = 0;  // 1-based; 0 when unknown
-    std::string path;     // key path, e.g. "backends[1].slots"
+    int line = 0;      // 1-based; 0 when unknown
+    int column = 0;    // 1-based; 0 when unknown
+    std::string path;  // key path, e.g. "backends[1].slots"
     std::string message;
     // "file:line:column: path: message"
     std::string to_string() const;
@@ -152,8 +152,8 @@ struct config_environment {
 };
 
 struct config_result {
-    std::shared_ptr<const config> cfg;   // set when there are no errors
-    std::vector<config_error> errors;    // every error found, in file order
+    std::shared_ptr<const config> cfg;  // set when there are no errors
+    std::vector<config_error> errors;   // every error found, in file order
 };
 
 // Parses YAML text. Defaults fill what the text leaves out; with no "backends" or "projects" the

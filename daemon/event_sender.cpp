@@ -19,8 +19,10 @@ event_sender::event_sender(mqtt_link& mqtt, int qos, std::string topic, std::str
 
 std::size_t event_sender::limit() const noexcept {
     std::size_t l = config_limit_;
-    if (request_limit_ != 0) l = std::min(l, request_limit_);
-    if (mqtt_.broker_max_packet() != 0) l = std::min(l, mqtt_.broker_max_packet());
+    if (request_limit_ != 0)
+        l = std::min(l, request_limit_);
+    if (mqtt_.broker_max_packet() != 0)
+        l = std::min(l, mqtt_.broker_max_packet());
     return l;
 }
 
@@ -44,8 +46,8 @@ std::size_t event_sender::payload_budget(const std::string& topic,
     return protocol::max_payload(limit(), topic.size(), props_len, qos_, mqtt_.version());
 }
 
-event_sender event_sender::legacy(mqtt_link& mqtt, int qos, std::string reply_topic,
-                                  std::string id, std::size_t config_limit) {
+event_sender event_sender::legacy(mqtt_link& mqtt, int qos, std::string reply_topic, std::string id,
+                                  std::size_t config_limit) {
     event_sender s(mqtt, qos, std::move(reply_topic), std::string(), std::move(id), 0,
                    config_limit);
     s.legacy_ = true;
@@ -55,24 +57,28 @@ event_sender event_sender::legacy(mqtt_link& mqtt, int qos, std::string reply_to
 bool event_sender::send_error(const protocol::error& err) {
     if (legacy_) {
         std::string text = "Error: " + err.message;
-        if (text.size() > payload_budget(topic_, chunk_props_)) text.resize(payload_budget(topic_, chunk_props_));
+        if (text.size() > payload_budget(topic_, chunk_props_))
+            text.resize(payload_budget(topic_, chunk_props_));
         mqtt_.publish(topic_, std::move(text), qos_, false, event_props());
         return true;
     }
-    return send("error",
-                [&](std::uint64_t seq) { return protocol::encode_error(id_, seq, err); });
+    return send("error", [&](std::uint64_t seq) { return protocol::encode_error(id_, seq, err); });
 }
 
 bool event_sender::feasible() const noexcept {
-    if (legacy_) return true;
-    if (payload_budget(topic_, chunk_props_) < protocol::min_payload_for(id_)) return false;
-    return text_topic_.empty() || payload_budget(text_topic_, text_props_) >= 4;  // one whole character
+    if (legacy_)
+        return true;
+    if (payload_budget(topic_, chunk_props_) < protocol::min_payload_for(id_))
+        return false;
+    return text_topic_.empty() ||
+           payload_budget(text_topic_, text_props_) >= 4;  // one whole character
 }
 
 bool event_sender::send(std::string_view type,
                         const std::function<std::string(std::uint64_t)>& encode) {
     if (legacy_) {
-        if (type != "done") return true;
+        if (type != "done")
+            return true;
         if (legacy_text_.size() > payload_budget(topic_, chunk_props_)) {
             return send_error({protocol::error_code::too_large,
                                "the answer is larger than the broker accepts in one message",
@@ -84,23 +90,28 @@ bool event_sender::send(std::string_view type,
     }
     const std::string json = encode(seq_);
     auto split = protocol::split_event(id_, seq_, type, json, payload_budget(topic_, chunk_props_));
-    if (!split.ok) return false;
-    for (auto& p : split.payloads) mqtt_.publish(topic_, std::move(p), qos_, false, event_props());
+    if (!split.ok)
+        return false;
+    for (auto& p : split.payloads)
+        mqtt_.publish(topic_, std::move(p), qos_, false, event_props());
     return true;
 }
 
 bool event_sender::send_text(std::string_view text, bool reasoning, std::uint64_t& chunks) {
-    if (text.empty()) return true;
+    if (text.empty())
+        return true;
     if (legacy_) {
-        if (!reasoning) legacy_text_.append(text);
+        if (!reasoning)
+            legacy_text_.append(text);
         return true;
     }
     const std::size_t raw_limit = text_topic_.empty() || reasoning
                                       ? std::numeric_limits<std::size_t>::max()
                                       : payload_budget(text_topic_, text_props_);
-    auto split =
-        protocol::split_chunks(id_, seq_, text, reasoning, payload_budget(topic_, chunk_props_), raw_limit);
-    if (!split.ok) return false;
+    auto split = protocol::split_chunks(id_, seq_, text, reasoning,
+                                        payload_budget(topic_, chunk_props_), raw_limit);
+    if (!split.ok)
+        return false;
     for (std::size_t i = 0; i < split.payloads.size(); ++i) {
         mqtt_.publish(topic_, std::move(split.payloads[i]), qos_, false, &chunk_props_);
         if (!text_topic_.empty() && !reasoning) {

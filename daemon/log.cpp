@@ -33,7 +33,8 @@ void init_logging(spdlog::level::level_enum level) {
 
 std::shared_ptr<spdlog::logger> get_logger(const std::string& name) {
     std::lock_guard lock(g_mutex);
-    if (auto existing = spdlog::get(name)) return existing;
+    if (auto existing = spdlog::get(name))
+        return existing;
     auto l = std::make_shared<spdlog::logger>(name, sink());
     l->set_level(g_level);
     spdlog::register_logger(l);
@@ -46,7 +47,8 @@ std::string printable(std::string_view s) {
         const auto u = static_cast<unsigned char>(c);
         out += (u >= 0x20 && u < 0x7f) ? c : '?';
     }
-    if (s.size() > 80) out += "...";
+    if (s.size() > 80)
+        out += "...";
     return out;
 }
 

@@ -387,7 +387,8 @@ void mqtt_link::on_connected() {
         // means everything is subscribed.
         const bool v5 = settings_.version == protocol::mqtt_version::v5;
         for (const auto& f : settings_.watch_filters)
-            client_->subscribe(f, 1, v5 ? mqtt::subscribe_options(true) : mqtt::subscribe_options());
+            client_->subscribe(f, 1,
+                               v5 ? mqtt::subscribe_options(true) : mqtt::subscribe_options());
         auto filters = mqtt::string_collection::create(settings_.filters);
         std::vector<int> qos(settings_.filters.size(), 1);
         client_->subscribe(filters, qos, nullptr, *subscribe_listener_);
@@ -446,17 +447,20 @@ void mqtt_link::publish(std::string topic, std::string payload, int qos, bool re
 // sending time, when the limit is known. (Response events are split to fit beforehand; this
 // guards status and metrics.)
 bool mqtt_link::too_large(const outbound& m) const {
-    if (broker_max_packet_ == 0) return false;
+    if (broker_max_packet_ == 0)
+        return false;
     const std::size_t props_len =
         settings_.version == protocol::mqtt_version::v5
             ? protocol::publish_properties_size(m.props.correlation.size(), m.props.expiry_s != 0)
             : 0;
     const std::size_t size = protocol::publish_packet_size(m.topic.size(), m.payload.size(),
                                                            props_len, m.qos, settings_.version);
-    if (size <= broker_max_packet_) return false;
-    get_logger("mqtt")->error("not publishing {} bytes on {}: the broker takes packets of at most "
-                              "{} bytes",
-                              size, m.topic, broker_max_packet_);
+    if (size <= broker_max_packet_)
+        return false;
+    get_logger("mqtt")->error(
+        "not publishing {} bytes on {}: the broker takes packets of at most "
+        "{} bytes",
+        size, m.topic, broker_max_packet_);
     return true;
 }
 

@@ -53,8 +53,8 @@ struct inbound_message {
 
 // MQTT 5 properties of an outbound message (ignored on a 3.1.1 connection).
 struct publish_properties {
-    std::string correlation;      // Correlation Data; empty: none
-    std::uint32_t expiry_s = 0;   // Message Expiry Interval; 0: none
+    std::string correlation;     // Correlation Data; empty: none
+    std::uint32_t expiry_s = 0;  // Message Expiry Interval; 0: none
 };
 
 class mqtt_link {

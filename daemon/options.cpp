@@ -55,7 +55,8 @@ bool parse_number(std::string_view s, T& out) {
 
 std::string default_client_id() {
     char host[256] = {};
-    if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
     std::string id = "llm-mqtt-bridge-";
     for (const char* c = host; *c != '\0' && id.size() < 48; ++c) {
         const char ch = *c;
@@ -80,21 +81,24 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         auto value = [&](std::string_view& v) {
-            if (i + 1 >= argc) return false;
+            if (i + 1 >= argc)
+                return false;
             v = argv[++i];
             return true;
         };
         auto ms_value = [&](std::optional<std::chrono::milliseconds>& dst) {
             std::string_view v;
             std::int64_t n = 0;
-            if (!value(v) || !parse_number(v, n) || n < 0) return false;
+            if (!value(v) || !parse_number(v, n) || n < 0)
+                return false;
             dst = std::chrono::milliseconds(n);
             return true;
         };
         auto size_value = [&](std::optional<std::size_t>& dst, std::size_t min, std::size_t max) {
             std::string_view v;
             std::size_t n = 0;
-            if (!value(v) || !parse_number(v, n) || n < min || n > max) return false;
+            if (!value(v) || !parse_number(v, n) || n < min || n > max)
+                return false;
             dst = n;
             return true;
         };
@@ -106,23 +110,29 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
             out.output = "llm-mqtt-bridge " LLMB_VERSION "\n";
             return out;
         } else if (arg == "--config" || arg == "-c") {
-            if (!value(v) || v.empty()) return fail("--config needs a file");
+            if (!value(v) || v.empty())
+                return fail("--config needs a file");
             o.config_path = std::string(v);
         } else if (arg == "--check-config") {
             o.check_config = true;
         } else if (arg == "--mqtt") {
-            if (!value(v)) return fail("--mqtt needs a URL");
+            if (!value(v))
+                return fail("--mqtt needs a URL");
             std::string url(v);
-            if (url.rfind("mqtt://", 0) == 0) url = "tcp://" + url.substr(7);
-            if (url.rfind("mqtts://", 0) == 0) url = "ssl://" + url.substr(8);
+            if (url.rfind("mqtt://", 0) == 0)
+                url = "tcp://" + url.substr(7);
+            if (url.rfind("mqtts://", 0) == 0)
+                url = "ssl://" + url.substr(8);
             if (url.rfind("tcp://", 0) != 0 && url.rfind("ssl://", 0) != 0)
                 return fail("--mqtt must be a tcp://, mqtt://, ssl:// or mqtts:// URL");
             o.mqtt_url = url;
         } else if (arg == "--client-id") {
-            if (!value(v) || v.empty()) return fail("--client-id needs a value");
+            if (!value(v) || v.empty())
+                return fail("--client-id needs a value");
             o.client_id = std::string(v);
         } else if (arg == "--mqtt-version") {
-            if (!value(v)) return fail("--mqtt-version needs 5 or 3.1.1");
+            if (!value(v))
+                return fail("--mqtt-version needs 5 or 3.1.1");
             if (v == "5") {
                 o.mqtt_version = protocol::mqtt_version::v5;
             } else if (v == "3.1.1" || v == "3" || v == "4") {
@@ -131,7 +141,8 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
                 return fail("--mqtt-version must be 5 or 3.1.1");
             }
         } else if (arg == "--prefix") {
-            if (!value(v) || v.empty()) return fail("--prefix needs a value");
+            if (!value(v) || v.empty())
+                return fail("--prefix needs a value");
             o.prefix = std::string(v);
         } else if (arg == "--max-packet") {
             if (!size_value(o.max_packet, 64, 268435455))
@@ -144,24 +155,30 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
         } else if (arg == "--no-text-topic") {
             o.no_text_topic = true;
         } else if (arg == "--llm") {
-            if (!value(v) || v.empty()) return fail("--llm needs a URL");
+            if (!value(v) || v.empty())
+                return fail("--llm needs a URL");
             std::string url(v);
-            while (!url.empty() && url.back() == '/') url.pop_back();
+            while (!url.empty() && url.back() == '/')
+                url.pop_back();
             if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
                 return fail("--llm must be an http:// or https:// URL");
             o.llm_url = url;
         } else if (arg == "--model") {
-            if (!value(v)) return fail("--model needs a name");
+            if (!value(v))
+                return fail("--model needs a name");
             o.model = std::string(v);
         } else if (arg == "--connect-timeout-ms") {
-            if (!ms_value(o.connect_timeout)) return fail("--connect-timeout-ms needs milliseconds");
+            if (!ms_value(o.connect_timeout))
+                return fail("--connect-timeout-ms needs milliseconds");
         } else if (arg == "--first-byte-timeout-ms") {
             if (!ms_value(o.first_byte_timeout))
                 return fail("--first-byte-timeout-ms needs milliseconds");
         } else if (arg == "--idle-timeout-ms") {
-            if (!ms_value(o.idle_timeout)) return fail("--idle-timeout-ms needs milliseconds");
+            if (!ms_value(o.idle_timeout))
+                return fail("--idle-timeout-ms needs milliseconds");
         } else if (arg == "--total-timeout-ms") {
-            if (!ms_value(o.total_timeout)) return fail("--total-timeout-ms needs milliseconds");
+            if (!ms_value(o.total_timeout))
+                return fail("--total-timeout-ms needs milliseconds");
         } else if (arg == "--max-request-bytes") {
             if (!size_value(o.max_request_bytes, 64, 16 * 1024 * 1024))
                 return fail("--max-request-bytes must be a number of bytes from 64 to 16 MiB");
@@ -169,9 +186,11 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
             if (!size_value(o.max_in_flight, 1, 1000000))
                 return fail("--max-in-flight must be a number from 1 to 1000000");
         } else if (arg == "--grace-ms") {
-            if (!ms_value(o.grace)) return fail("--grace-ms needs milliseconds");
+            if (!ms_value(o.grace))
+                return fail("--grace-ms needs milliseconds");
         } else if (arg == "--log-level") {
-            if (!value(v)) return fail("--log-level needs a level");
+            if (!value(v))
+                return fail("--log-level needs a level");
             const auto lvl = spdlog::level::from_str(std::string(v));
             if (lvl == spdlog::level::off && v != "off")
                 return fail("unknown log level '" + std::string(v) + "'");
@@ -188,35 +207,52 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
 
 std::shared_ptr<const config> apply_overrides(const config& base, const command_line& cl) {
     auto c = std::make_shared<config>(base);
-    if (cl.mqtt_url) c->mqtt.url = *cl.mqtt_url;
-    if (cl.client_id) c->mqtt.client_id = *cl.client_id;
-    if (c->mqtt.client_id.empty()) c->mqtt.client_id = default_client_id();
-    if (cl.mqtt_version) c->mqtt.version = *cl.mqtt_version;
-    if (cl.max_packet) c->mqtt.max_packet = *cl.max_packet;
-    if (cl.qos) c->mqtt.qos = *cl.qos;
-    if (cl.no_text_topic) c->mqtt.text_topic = false;
+    if (cl.mqtt_url)
+        c->mqtt.url = *cl.mqtt_url;
+    if (cl.client_id)
+        c->mqtt.client_id = *cl.client_id;
+    if (c->mqtt.client_id.empty())
+        c->mqtt.client_id = default_client_id();
+    if (cl.mqtt_version)
+        c->mqtt.version = *cl.mqtt_version;
+    if (cl.max_packet)
+        c->mqtt.max_packet = *cl.max_packet;
+    if (cl.qos)
+        c->mqtt.qos = *cl.qos;
+    if (cl.no_text_topic)
+        c->mqtt.text_topic = false;
     if (cl.llm_url) {
         backend_config b;
         b.name = "default";
         b.url = *cl.llm_url;
         c->backends = {b};
     }
-    if (c->projects.empty()) c->projects.emplace_back();
-    if (cl.model) c->projects.front().model = *cl.model;
+    if (c->projects.empty())
+        c->projects.emplace_back();
+    if (cl.model)
+        c->projects.front().model = *cl.model;
     if (cl.prefix) {
         c->projects.front().prefix = *cl.prefix;
         c->projects.front().name = *cl.prefix;
     }
     if (cl.max_request_bytes) {
-        for (auto& p : c->projects) p.request_limits.max_request_bytes = *cl.max_request_bytes;
+        for (auto& p : c->projects)
+            p.request_limits.max_request_bytes = *cl.max_request_bytes;
     }
-    if (cl.connect_timeout) c->timeouts.connect = *cl.connect_timeout;
-    if (cl.first_byte_timeout) c->timeouts.first_byte = *cl.first_byte_timeout;
-    if (cl.idle_timeout) c->timeouts.idle = *cl.idle_timeout;
-    if (cl.total_timeout) c->timeouts.total = *cl.total_timeout;
-    if (cl.max_in_flight) c->max_in_flight = *cl.max_in_flight;
-    if (cl.grace) c->grace = *cl.grace;
-    if (cl.log_level) c->log_level = *cl.log_level;
+    if (cl.connect_timeout)
+        c->timeouts.connect = *cl.connect_timeout;
+    if (cl.first_byte_timeout)
+        c->timeouts.first_byte = *cl.first_byte_timeout;
+    if (cl.idle_timeout)
+        c->timeouts.idle = *cl.idle_timeout;
+    if (cl.total_timeout)
+        c->timeouts.total = *cl.total_timeout;
+    if (cl.max_in_flight)
+        c->max_in_flight = *cl.max_in_flight;
+    if (cl.grace)
+        c->grace = *cl.grace;
+    if (cl.log_level)
+        c->log_level = *cl.log_level;
     return c;
 }
 

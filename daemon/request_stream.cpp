@@ -19,7 +19,9 @@ std::uint64_t ms_between(std::chrono::steady_clock::time_point a,
     return ms > 0 ? static_cast<std::uint64_t>(ms) : 0;
 }
 
-bool is_success(long status) { return status >= 200 && status < 300; }
+bool is_success(long status) {
+    return status >= 200 && status < 300;
+}
 
 }  // namespace
 
@@ -47,7 +49,9 @@ request_stream::~request_stream() {
     stop_transfer();
 }
 
-std::string request_stream::effective_model() const { return model_for(req_, project_); }
+std::string request_stream::effective_model() const {
+    return model_for(req_, project_);
+}
 
 void request_stream::attach_session(session_turn turn, turn_handler on_turn) {
     session_ = std::move(turn);
@@ -129,7 +133,8 @@ void request_stream::start_upstream(std::size_t backend) {
     hr.url = be.url + "/v1/chat/completions";
     hr.body = protocol::encode_chat_completion(req_, upstream_options_for(req_, project_));
     hr.headers = {"Content-Type: application/json", "Accept: text/event-stream"};
-    if (!be.api_key.empty()) hr.headers.push_back("Authorization: Bearer " + be.api_key);
+    if (!be.api_key.empty())
+        hr.headers.push_back("Authorization: Bearer " + be.api_key);
     hr.tls = &be.tls;
     hr.connect_timeout_ms = static_cast<long>(cfg_->timeouts.connect.count());
     // The watchdog enforces the total timeout; curl's limit is only a backstop.
@@ -143,7 +148,8 @@ void request_stream::start_upstream(std::size_t backend) {
                       std::nullopt});
         return;
     }
-    if (watchdog_ != 0) svc_.loop.cancel_timer(watchdog_);
+    if (watchdog_ != 0)
+        svc_.loop.cancel_timer(watchdog_);
     arm_watchdog();
 }
 
@@ -155,25 +161,30 @@ void request_stream::release_backend() {
     if (backend_) {
         backend_.reset();
         // Looked up by name: a reload may have reordered the backends since the slot was taken.
-        if (const auto b = svc_.backends.index_of(backend_name_)) svc_.backends.release(*b);
+        if (const auto b = svc_.backends.index_of(backend_name_))
+            svc_.backends.release(*b);
     }
 }
 
 void request_stream::cancel() {
-    if (finished_) return;
+    if (finished_)
+        return;
     finish_done("cancelled");
 }
 
 void request_stream::fail(protocol::error err) {
-    if (finished_) return;
+    if (finished_)
+        return;
     finish_error(std::move(err));
 }
 
 bool request_stream::on_data(long http_status, std::string_view bytes) {
-    if (finished_) return false;
+    if (finished_)
+        return false;
     http_status_ = http_status;
     last_data_ = clock::now();
-    if (!first_byte_) first_byte_ = last_data_;
+    if (!first_byte_)
+        first_byte_ = last_data_;
 
     if (!is_success(http_status)) {
         const std::size_t room = max_error_body - std::min(body_.size(), max_error_body);
@@ -201,7 +212,8 @@ bool request_stream::on_data(long http_status, std::string_view bytes) {
     const bool ok = sse_.feed(bytes, events_);
     for (const auto& ev : events_) {
         handle_event(ev);
-        if (finished_) return false;
+        if (finished_)
+            return false;
     }
     if (!ok) {
         finish_error({protocol::error_code::upstream_error,
@@ -225,20 +237,31 @@ void request_stream::handle_event(const protocol::sse_event& ev) {
                       std::nullopt});
         return;
     }
-    if (!d.model.empty()) upstream_model_ = d.model;
-    if (!d.reasoning.empty()) handle_text(d.reasoning, true);
-    if (finished_) return;
-    if (!d.content.empty()) handle_text(d.content, false);
-    if (finished_) return;
-    if (!d.tool_calls.empty()) tools_.add(d.tool_calls);
-    if (d.finish_reason) finish_reason_ = d.finish_reason;
-    if (d.usage) usage_ = d.usage;
-    if (d.done) finish_done(finish_reason_.value_or("stop"));
+    if (!d.model.empty())
+        upstream_model_ = d.model;
+    if (!d.reasoning.empty())
+        handle_text(d.reasoning, true);
+    if (finished_)
+        return;
+    if (!d.content.empty())
+        handle_text(d.content, false);
+    if (finished_)
+        return;
+    if (!d.tool_calls.empty())
+        tools_.add(d.tool_calls);
+    if (d.finish_reason)
+        finish_reason_ = d.finish_reason;
+    if (d.usage)
+        usage_ = d.usage;
+    if (d.done)
+        finish_done(finish_reason_.value_or("stop"));
 }
 
 void request_stream::handle_text(std::string_view text, bool reasoning) {
-    if (!first_token_) first_token_ = clock::now();
-    if (session_ && !reasoning) answer_.append(text);
+    if (!first_token_)
+        first_token_ = clock::now();
+    if (session_ && !reasoning)
+        answer_.append(text);
     if (req_.whole_mode()) {
         (reasoning ? whole_reasoning_ : whole_text_).append(text);
         return;
@@ -249,12 +272,14 @@ void request_stream::handle_text(std::string_view text, bool reasoning) {
                           "the answer cannot be split to fit the packet limit", std::nullopt});
             return;
         }
-        if (!reasoning) bytes_ += text.size();
+        if (!reasoning)
+            bytes_ += text.size();
         return;
     }
     // Coalescing: text of one kind is held for up to flush_ms; a change of kind flushes.
     auto& other = reasoning ? pending_text_ : pending_reasoning_;
-    if (!other.empty()) flush_pending();
+    if (!other.empty())
+        flush_pending();
     (reasoning ? pending_reasoning_ : pending_text_).append(text);
     if (flush_timer_ == 0) {
         flush_timer_ = svc_.loop.add_timer(std::chrono::milliseconds(req_.flush_ms), [this] {
@@ -286,10 +311,12 @@ void request_stream::flush_pending() {
 }
 
 void request_stream::finish_done(std::string finish_reason) {
-    if (finished_) return;
+    if (finished_)
+        return;
     const bool cancelled = finish_reason == "cancelled";
     flush_pending();
-    if (finished_) return;
+    if (finished_)
+        return;
     if (!cancelled) {
         bool ok = true;
         if (req_.whole_mode()) {
@@ -297,7 +324,8 @@ void request_stream::finish_done(std::string finish_reason) {
             ok = sender_.send_text(whole_text_, false, chunks_) && ok;
             bytes_ += whole_text_.size();
         }
-        if (tool_calls_json_.empty() && !tools_.empty()) tool_calls_json_ = tools_.to_json();
+        if (tool_calls_json_.empty() && !tools_.empty())
+            tool_calls_json_ = tools_.to_json();
         if (ok && !tool_calls_json_.empty()) {
             ok = sender_.send("tool_calls", [&](std::uint64_t seq) {
                 return protocol::encode_tool_calls(req_.id, seq, tool_calls_json_);
@@ -308,9 +336,10 @@ void request_stream::finish_done(std::string finish_reason) {
                           "the answer cannot be split to fit the packet limit", std::nullopt});
             return;
         }
-        const bool answered = finish_reason == "stop" || finish_reason == "length" ||
-                              finish_reason == "tool_calls";
-        if (session_ && on_turn_ && answered) on_turn_(*session_, answer_, usage_);
+        const bool answered =
+            finish_reason == "stop" || finish_reason == "length" || finish_reason == "tool_calls";
+        if (session_ && on_turn_ && answered)
+            on_turn_(*session_, answer_, usage_);
     }
     const auto now = clock::now();
     protocol::done_info info;
@@ -319,7 +348,8 @@ void request_stream::finish_done(std::string finish_reason) {
     info.chunks = chunks_;
     info.bytes = bytes_;
     info.duration_ms = ms_between(accepted_, now);
-    if (first_token_) info.ttft_ms = ms_between(accepted_, *first_token_);
+    if (first_token_)
+        info.ttft_ms = ms_between(accepted_, *first_token_);
     if (first_token_ && usage_ && usage_->completion_tokens) {
         const double secs = std::chrono::duration<double>(now - *first_token_).count();
         if (secs > 0) {
@@ -330,7 +360,8 @@ void request_stream::finish_done(std::string finish_reason) {
 }
 
 void request_stream::finish_error(protocol::error err) {
-    if (finished_) return;
+    if (finished_)
+        return;
     if (!req_.whole_mode()) {
         // Text already received is delivered before the error.
         std::string held_text;
@@ -341,7 +372,8 @@ void request_stream::finish_error(protocol::error err) {
             svc_.loop.cancel_timer(flush_timer_);
             flush_timer_ = 0;
         }
-        if (!held_reasoning.empty()) sender_.send_text(held_reasoning, true, chunks_);
+        if (!held_reasoning.empty())
+            sender_.send_text(held_reasoning, true, chunks_);
         if (!held_text.empty() && sender_.send_text(held_text, false, chunks_)) {
             bytes_ += held_text.size();
         }
@@ -350,8 +382,7 @@ void request_stream::finish_error(protocol::error err) {
     finish(outcome::error, err, code + ": " + err.message);
 }
 
-void request_stream::finish(outcome how, const terminal_event& terminal,
-                            std::string_view detail) {
+void request_stream::finish(outcome how, const terminal_event& terminal, std::string_view detail) {
     finished_ = true;
     stop_transfer();
     release_backend();
@@ -359,12 +390,12 @@ void request_stream::finish(outcome how, const terminal_event& terminal,
         svc_.loop.cancel_timer(watchdog_);
         watchdog_ = 0;
     }
-    const bool sent =
-        std::holds_alternative<protocol::error>(terminal)
-            ? sender_.send_error(std::get<protocol::error>(terminal))
-            : sender_.send("done", [&](std::uint64_t seq) {
-                  return protocol::encode_done(req_.id, seq, std::get<protocol::done_info>(terminal));
-              });
+    const bool sent = std::holds_alternative<protocol::error>(terminal)
+                          ? sender_.send_error(std::get<protocol::error>(terminal))
+                          : sender_.send("done", [&](std::uint64_t seq) {
+                                return protocol::encode_done(
+                                    req_.id, seq, std::get<protocol::done_info>(terminal));
+                            });
     if (!sent) {
         get_logger("bridge")->error("[{}] the terminal event cannot be sent within {} bytes",
                                     req_.id, sender_.limit());
@@ -376,11 +407,14 @@ void request_stream::finish(outcome how, const terminal_event& terminal,
     const auto tokens = [](const std::optional<std::uint64_t>& n) {
         return n ? std::to_string(*n) : std::string("-");
     };
-    log->log(level, "[{}] client={} model={} backend={} outcome={} chunks={} bytes={} "
-                    "prompt_tokens={} completion_tokens={} ttft_ms={} duration_ms={} ({})",
+    log->log(level,
+             "[{}] client={} model={} backend={} outcome={} chunks={} bytes={} "
+             "prompt_tokens={} completion_tokens={} ttft_ms={} duration_ms={} ({})",
              req_.id, client_, model.empty() ? "-" : model,
              backend_name_.empty() ? "-" : backend_name_,
-             how == outcome::done ? "done" : how == outcome::cancelled ? "cancelled" : "error",
+             how == outcome::done        ? "done"
+             : how == outcome::cancelled ? "cancelled"
+                                         : "error",
              chunks_, bytes_, tokens(usage_ ? usage_->prompt_tokens : std::nullopt),
              tokens(usage_ ? usage_->completion_tokens : std::nullopt),
              first_token_ ? std::to_string(ms_between(accepted_, *first_token_)) : "-",
@@ -390,8 +424,10 @@ void request_stream::finish(outcome how, const terminal_event& terminal,
         r.how = how == outcome::done        ? request_report::end::done
                 : how == outcome::cancelled ? request_report::end::cancelled
                                             : request_report::end::error;
-        if (const auto* err = std::get_if<protocol::error>(&terminal)) r.code = err->code;
-        if (first_token_) r.ttft_ms = ms_between(accepted_, *first_token_);
+        if (const auto* err = std::get_if<protocol::error>(&terminal))
+            r.code = err->code;
+        if (first_token_)
+            r.ttft_ms = ms_between(accepted_, *first_token_);
         r.duration_ms = ms_between(accepted_, now);
         if (const auto* info = std::get_if<protocol::done_info>(&terminal)) {
             r.duration_ms = info->duration_ms;  // the figure the device got in done
@@ -400,18 +436,21 @@ void request_stream::finish(outcome how, const terminal_event& terminal,
         r.bytes = bytes_;
         svc_.stats->on_finished(r);
     }
-    if (on_finished_) on_finished_(*this);
+    if (on_finished_)
+        on_finished_(*this);
 }
 
 void request_stream::stop_transfer() {
-    if (!transfer_active_) return;
+    if (!transfer_active_)
+        return;
     transfer_active_ = false;
     svc_.http.abort(transfer_);
 }
 
 void request_stream::on_complete(CURLcode result, long http_status, std::string_view error_text) {
     transfer_active_ = false;
-    if (finished_) return;
+    if (finished_)
+        return;
     using protocol::error_code;
     if (result != CURLE_OK) {
         const auto tls = tls_failure_words(result, "the LLM server");
@@ -423,29 +462,29 @@ void request_stream::on_complete(CURLcode result, long http_status, std::string_
                           tls + " (" + std::string(error_text) + ")", std::nullopt});
             return;
         }
-        const bool unreachable = !first_byte_ && (result == CURLE_COULDNT_CONNECT ||
-                                                  result == CURLE_COULDNT_RESOLVE_HOST ||
-                                                  result == CURLE_COULDNT_RESOLVE_PROXY ||
-                                                  result == CURLE_GOT_NOTHING);
+        const bool unreachable =
+            !first_byte_ &&
+            (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST ||
+             result == CURLE_COULDNT_RESOLVE_PROXY || result == CURLE_GOT_NOTHING);
         if (unreachable && backend_) {
             // Nothing reached the device yet: the next backend serving the model takes over.
             get_logger("bridge")->warn("[{}] backend {} unreachable ({}); failing over", req_.id,
                                        backend_name_, error_text);
-            if (const auto b = svc_.backends.index_of(backend_name_)) svc_.backends.mark(*b, false);
+            if (const auto b = svc_.backends.index_of(backend_name_))
+                svc_.backends.mark(*b, false);
             tried_.push_back(backend_name_);
             release_backend();
             choose_backend();
             return;
         }
         if (unreachable) {
-            finish_error({error_code::upstream_unavailable,
-                          "cannot reach the LLM server (" + std::string(error_text) +
-                              "); try again later",
-                          std::nullopt});
+            finish_error(
+                {error_code::upstream_unavailable,
+                 "cannot reach the LLM server (" + std::string(error_text) + "); try again later",
+                 std::nullopt});
         } else if (result == CURLE_OPERATION_TIMEDOUT) {
             finish_error({error_code::upstream_timeout,
-                          "the LLM server did not answer in time (" + std::string(error_text) +
-                              ")",
+                          "the LLM server did not answer in time (" + std::string(error_text) + ")",
                           std::nullopt});
         } else {
             finish_error({error_code::upstream_error,
@@ -460,7 +499,8 @@ void request_stream::on_complete(CURLcode result, long http_status, std::string_
         svc_.backends.mark(*b, true);  // it answered
     }
     if (!is_success(http_status)) {
-        if (retry_with_less_history(http_status)) return;
+        if (retry_with_less_history(http_status))
+            return;
         finish_error({error_code::upstream_error,
                       "the LLM server answered HTTP " + std::to_string(http_status) + ": " +
                           protocol::decode_error_body(http_status, body_),
@@ -470,8 +510,8 @@ void request_stream::on_complete(CURLcode result, long http_status, std::string_
     if (body_is_json_) {
         const auto w = protocol::decode_whole_response(body_);
         if (w.error) {
-            finish_error({error_code::upstream_error, "the LLM server reported an error: " + *w.error,
-                          std::nullopt});
+            finish_error({error_code::upstream_error,
+                          "the LLM server reported an error: " + *w.error, std::nullopt});
             return;
         }
         if (w.malformed) {
@@ -480,11 +520,15 @@ void request_stream::on_complete(CURLcode result, long http_status, std::string_
                           std::nullopt});
             return;
         }
-        if (!w.model.empty()) upstream_model_ = w.model;
+        if (!w.model.empty())
+            upstream_model_ = w.model;
         usage_ = w.usage;
-        if (!w.reasoning.empty()) handle_text(w.reasoning, true);
-        if (!finished_ && !w.content.empty()) handle_text(w.content, false);
-        if (finished_) return;
+        if (!w.reasoning.empty())
+            handle_text(w.reasoning, true);
+        if (!finished_ && !w.content.empty())
+            handle_text(w.content, false);
+        if (finished_)
+            return;
         tool_calls_json_ = w.tool_calls_json;
         finish_done(w.finish_reason.empty() ? "stop" : w.finish_reason);
         return;
@@ -495,7 +539,8 @@ void request_stream::on_complete(CURLcode result, long http_status, std::string_
         sse_.feed("\n\n", events_);
         for (const auto& ev : events_) {
             handle_event(ev);
-            if (finished_) return;
+            if (finished_)
+                return;
         }
     }
     if (finish_reason_) {
@@ -513,13 +558,16 @@ bool request_stream::retry_with_less_history(long http_status) {
         return false;
     }
     const auto b = svc_.backends.index_of(backend_name_);
-    if (!b) return false;  // the backend left the configuration meanwhile
+    if (!b)
+        return false;  // the backend left the configuration meanwhile
     const std::size_t dropped = trim_turn_harder(*session_);
-    if (dropped == 0) return false;
+    if (dropped == 0)
+        return false;
     req_.messages = turn_messages(*session_);
-    get_logger("bridge")->info("[{}] the LLM server found the prompt too long for its context; "
-                               "retrying without {} more history messages ({} left)",
-                               req_.id, dropped, kept_messages(*session_));
+    get_logger("bridge")->info(
+        "[{}] the LLM server found the prompt too long for its context; "
+        "retrying without {} more history messages ({} left)",
+        req_.id, dropped, kept_messages(*session_));
     sender_.send("status", [&](std::uint64_t seq) {
         return protocol::encode_status_trimmed(req_.id, seq, dropped);
     });
@@ -531,8 +579,8 @@ void request_stream::arm_watchdog() {
     const auto& t = cfg_->timeouts;
     auto deadline = accepted_ + t.total;
     if (upstream_started_) {
-        deadline = std::min(deadline, first_byte_ ? last_data_ + t.idle
-                                                  : *upstream_started_ + t.first_byte);
+        deadline = std::min(deadline,
+                            first_byte_ ? last_data_ + t.idle : *upstream_started_ + t.first_byte);
     }
     watchdog_ = svc_.loop.add_timer(deadline, [this] {
         watchdog_ = 0;
@@ -541,7 +589,8 @@ void request_stream::arm_watchdog() {
 }
 
 void request_stream::on_watchdog() {
-    if (finished_) return;
+    if (finished_)
+        return;
     const auto now = clock::now();
     const auto& t = cfg_->timeouts;
     if (now >= accepted_ + t.total) {
@@ -549,15 +598,15 @@ void request_stream::on_watchdog() {
                       "the request took longer than " + std::to_string(t.total.count()) + " ms",
                       std::nullopt});
     } else if (upstream_started_ && !first_byte_ && now >= *upstream_started_ + t.first_byte) {
-        finish_error({protocol::error_code::upstream_timeout,
-                      "the LLM server sent nothing within " +
-                          std::to_string(t.first_byte.count()) + " ms",
-                      std::nullopt});
+        finish_error(
+            {protocol::error_code::upstream_timeout,
+             "the LLM server sent nothing within " + std::to_string(t.first_byte.count()) + " ms",
+             std::nullopt});
     } else if (first_byte_ && now >= last_data_ + t.idle) {
-        finish_error({protocol::error_code::upstream_timeout,
-                      "the LLM server stalled: nothing for " + std::to_string(t.idle.count()) +
-                          " ms",
-                      std::nullopt});
+        finish_error(
+            {protocol::error_code::upstream_timeout,
+             "the LLM server stalled: nothing for " + std::to_string(t.idle.count()) + " ms",
+             std::nullopt});
     } else {
         arm_watchdog();
     }

@@ -108,7 +108,7 @@ private:
 
     std::optional<std::size_t> backend_;  // holding a slot on it
     std::string backend_name_;
-    std::vector<std::string> tried_;      // backends that could not be reached
+    std::vector<std::string> tried_;  // backends that could not be reached
     bool queued_ = false;
     std::optional<clock::time_point> upstream_started_;
     http_client::transfer_id transfer_ = 0;
@@ -120,14 +120,14 @@ private:
     std::vector<protocol::sse_event> events_;
     protocol::tool_call_accumulator tools_;
     std::string tool_calls_json_;  // set from a whole (non-SSE) answer, or at the end
-    bool body_is_json_ = false;   // a 200 answer without SSE (the server ignored stream:true)
+    bool body_is_json_ = false;    // a 200 answer without SSE (the server ignored stream:true)
     bool body_checked_ = false;
-    std::string body_;            // error bodies and non-SSE answers, bounded
+    std::string body_;  // error bodies and non-SSE answers, bounded
     long http_status_ = 0;
 
-    std::string whole_text_;       // whole mode: the answer, sent at the end
+    std::string whole_text_;  // whole mode: the answer, sent at the end
     std::string whole_reasoning_;
-    std::string pending_text_;     // flush_ms coalescing
+    std::string pending_text_;  // flush_ms coalescing
     std::string pending_reasoning_;
     event_loop::timer_id flush_timer_ = 0;
 

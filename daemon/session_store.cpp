@@ -242,14 +242,16 @@ std::string session_store::file_of(const session_key& key) const {
 
 std::optional<session_store::file_stamp> session_store::stamp_of(const std::string& path) {
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    if (::stat(path.c_str(), &st) != 0)
+        return std::nullopt;
     return file_stamp{static_cast<std::uint64_t>(st.st_ino),
                       std::int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec,
                       static_cast<std::int64_t>(st.st_size)};
 }
 
 void session_store::refresh(const session_key& key) {
-    if (!shared_ || !valid_key(key)) return;
+    if (!shared_ || !valid_key(key))
+        return;
     const std::string path = file_of(key);
     const auto it = sessions_.find(key);
     const auto now = stamp_of(path);
@@ -260,8 +262,10 @@ void session_store::refresh(const session_key& key) {
         }
         return;
     }
-    if (it != sessions_.end() && it->second.stamp == *now) return;
-    if (load_file(path, key)) sessions_.find(key)->second.stamp = *now;
+    if (it != sessions_.end() && it->second.stamp == *now)
+        return;
+    if (load_file(path, key))
+        sessions_.find(key)->second.stamp = *now;
 }
 
 const session* session_store::find(const session_key& key) {
@@ -436,7 +440,8 @@ void session_store::persist(const session_key& key, const session& s) {
         // Our own write is not a change by another bridge.
         const auto it = sessions_.find(key);
         const auto stamp = stamp_of(file_of(key));
-        if (it != sessions_.end() && stamp) it->second.stamp = *stamp;
+        if (it != sessions_.end() && stamp)
+            it->second.stamp = *stamp;
     }
 }
 

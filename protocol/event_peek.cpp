@@ -15,11 +15,14 @@ bool expect_key(std::string_view s, std::size_t& pos, std::string_view key) noex
 
 // A string without escapes (ids, types and bridge ids are plain names).
 bool read_plain_string(std::string_view s, std::size_t& pos, std::string_view& out) noexcept {
-    if (pos >= s.size() || s[pos] != '"') return false;
+    if (pos >= s.size() || s[pos] != '"')
+        return false;
     const auto end = s.find('"', pos + 1);
-    if (end == std::string_view::npos) return false;
+    if (end == std::string_view::npos)
+        return false;
     out = s.substr(pos + 1, end - pos - 1);
-    if (out.find('\\') != std::string_view::npos) return false;
+    if (out.find('\\') != std::string_view::npos)
+        return false;
     pos = end + 1;
     return true;
 }
@@ -44,10 +47,12 @@ bool is_terminal_type(std::string_view t) noexcept {
 std::string_view find_string_field(std::string_view s, std::size_t pos,
                                    std::string_view key) noexcept {
     for (auto at = s.find(key, pos); at != std::string_view::npos; at = s.find(key, at + 1)) {
-        if (at < 2 || s[at - 1] != '"' || s[at - 2] != ',') continue;
+        if (at < 2 || s[at - 1] != '"' || s[at - 2] != ',')
+            continue;
         std::size_t p = at - 1;
         std::string_view out;
-        if (expect_key(s, p, key) && read_plain_string(s, p, out)) return out;
+        if (expect_key(s, p, key) && read_plain_string(s, p, out))
+            return out;
     }
     return {};
 }
@@ -57,13 +62,19 @@ std::string_view find_string_field(std::string_view s, std::size_t pos,
 std::optional<event_head> peek_event(std::string_view s) noexcept {
     event_head h;
     std::size_t pos = 0;
-    if (s.empty() || s[0] != '{') return std::nullopt;
+    if (s.empty() || s[0] != '{')
+        return std::nullopt;
     pos = 1;
-    if (!expect_key(s, pos, "id") || !read_plain_string(s, pos, h.id)) return std::nullopt;
-    if (pos >= s.size() || s[pos++] != ',') return std::nullopt;
-    if (!expect_key(s, pos, "seq") || !read_uint(s, pos, h.seq)) return std::nullopt;
-    if (pos >= s.size() || s[pos++] != ',') return std::nullopt;
-    if (!expect_key(s, pos, "type") || !read_plain_string(s, pos, h.type)) return std::nullopt;
+    if (!expect_key(s, pos, "id") || !read_plain_string(s, pos, h.id))
+        return std::nullopt;
+    if (pos >= s.size() || s[pos++] != ',')
+        return std::nullopt;
+    if (!expect_key(s, pos, "seq") || !read_uint(s, pos, h.seq))
+        return std::nullopt;
+    if (pos >= s.size() || s[pos++] != ',')
+        return std::nullopt;
+    if (!expect_key(s, pos, "type") || !read_plain_string(s, pos, h.type))
+        return std::nullopt;
     if (h.type == "start") {
         h.bridge = find_string_field(s, pos, "bridge");
     } else if (h.type == "frag") {

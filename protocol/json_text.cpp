@@ -212,7 +212,8 @@ bool json_nested_deeper_than(std::string_view text, std::size_t limit) noexcept 
         } else if (c == '"') {
             in_string = true;
         } else if (c == '[' || c == '{') {
-            if (++depth > limit) return true;
+            if (++depth > limit)
+                return true;
         } else if ((c == ']' || c == '}') && depth > 0) {
             --depth;
         }

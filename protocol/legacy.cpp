@@ -42,8 +42,7 @@ legacy_request decode_legacy(std::string_view payload, std::string_view prefix,
     };
     if (payload.size() > limits.max_request_bytes) {
         return fail(error_code::too_large, "the message is larger than " +
-                                               std::to_string(limits.max_request_bytes) +
-                                               " bytes");
+                                               std::to_string(limits.max_request_bytes) + " bytes");
     }
     if (json_nested_deeper_than(payload, 64)) {
         return fail(error_code::bad_request, "the message nests JSON deeper than 64 levels");
@@ -82,18 +81,23 @@ legacy_request decode_legacy(std::string_view payload, std::string_view prefix,
     r.id = std::string(generated_id);
     r.id_generated = true;
     r.stream = false;
-    if (valid_name(out.session_id)) r.session = out.session_id;
+    if (valid_name(out.session_id))
+        r.session = out.session_id;
     if (auto it = j.find("systemPrompt"); it != j.end() && !it->is_null()) {
-        if (!it->is_string()) return fail(error_code::bad_request, "systemPrompt must be a string");
+        if (!it->is_string())
+            return fail(error_code::bad_request, "systemPrompt must be a string");
         const auto& s = it->get_ref<const std::string&>();
-        if (!s.empty()) r.messages.push_back({"system", s, message_json("system", s)});
+        if (!s.empty())
+            r.messages.push_back({"system", s, message_json("system", s)});
     }
     const auto& text = msg->get_ref<const std::string&>();
     r.messages.push_back({"user", text, message_json("user", text)});
     auto number = [&](const char* key, double lo, double hi, std::optional<double>& dst) {
         auto it = j.find(key);
-        if (it == j.end() || it->is_null()) return true;
-        if (!it->is_number() || it->get<double>() < lo || it->get<double>() > hi) return false;
+        if (it == j.end() || it->is_null())
+            return true;
+        if (!it->is_number() || it->get<double>() < lo || it->get<double>() > hi)
+            return false;
         dst = it->get<double>();
         return true;
     };

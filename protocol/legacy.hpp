@@ -14,8 +14,8 @@
 namespace llmb::protocol {
 
 struct legacy_request {
-    std::string reply_topic;  // where the answer goes; empty when none can be addressed
-    std::string session_id;   // as the client sent it
+    std::string reply_topic;     // where the answer goes; empty when none can be addressed
+    std::string session_id;      // as the client sent it
     std::optional<request> req;  // a whole-mode request (stream false), set on success
     std::optional<error> err;    // bad_request / too_large, answered on reply_topic if set
 };

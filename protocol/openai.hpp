@@ -28,9 +28,9 @@ struct stream_delta {
     std::vector<tool_call_delta> tool_calls;
     std::optional<std::string> finish_reason;
     std::optional<token_usage> usage;
-    std::string model;  // "model" of the chunk when present
-    bool done = false;  // data: [DONE]
-    std::optional<std::string> error;  // an error object/line in the stream: its message
+    std::string model;                     // "model" of the chunk when present
+    bool done = false;                     // data: [DONE]
+    std::optional<std::string> error;      // an error object/line in the stream: its message
     std::optional<std::string> malformed;  // the event could not be read: why
 };
 

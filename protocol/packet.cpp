@@ -54,8 +54,10 @@ bool greedy_cut(std::string_view text, std::size_t max_payload, std::size_t max_
 
 std::size_t publish_properties_size(std::size_t correlation_len, bool message_expiry) noexcept {
     std::size_t n = 0;
-    if (correlation_len > 0) n += 1 + 2 + correlation_len;  // identifier, length, data
-    if (message_expiry) n += 1 + 4;                          // identifier, four-byte integer
+    if (correlation_len > 0)
+        n += 1 + 2 + correlation_len;  // identifier, length, data
+    if (message_expiry)
+        n += 1 + 4;  // identifier, four-byte integer
     return n;
 }
 

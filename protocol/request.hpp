@@ -49,7 +49,7 @@ struct request {
 };
 
 struct decoded_request {
-    std::string id;             // the request's id, or generated_id when it had none/unreadable
+    std::string id;  // the request's id, or generated_id when it had none/unreadable
     bool id_generated = false;
     std::optional<request> req;  // set on success
     std::optional<error> err;    // set on failure (bad_request or too_large)

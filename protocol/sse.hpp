@@ -34,8 +34,8 @@ private:
     void process_line(std::string_view line, std::vector<sse_event>& out);
 
     std::size_t max_event_bytes_;
-    std::string line_;      // partial line carried across feeds
-    sse_event current_;     // fields of the event being read
+    std::string line_;   // partial line carried across feeds
+    sse_event current_;  // fields of the event being read
     bool has_data_ = false;
     bool has_error_ = false;
     bool pending_cr_ = false;  // last feed ended with CR: skip a leading LF

@@ -107,7 +107,8 @@ bool response_topic_allowed(std::string_view topic,
         topic.find_first_of(std::string_view("+#\0", 3)) != std::string_view::npos)
         return false;
     for (const auto& prefix : allowed_prefixes) {
-        if (!prefix.empty() && topic.size() > prefix.size() && topic.substr(0, prefix.size()) == prefix)
+        if (!prefix.empty() && topic.size() > prefix.size() &&
+            topic.substr(0, prefix.size()) == prefix)
             return true;
     }
     return false;

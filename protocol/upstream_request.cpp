@@ -117,7 +117,7 @@ std::string encode_chat_completion(const request& req, const upstream_options& o
     }
     if (opts.enable_thinking) {
         body.raw("chat_template_kwargs", *opts.enable_thinking ? R"({"enable_thinking":true})"
-                                                                : R"({"enable_thinking":false})");
+                                                               : R"({"enable_thinking":false})");
     }
     if (!opts.lora_json.empty()) {
         body.raw("lora", opts.lora_json);

@@ -10,8 +10,8 @@
 namespace llmb::protocol {
 
 struct upstream_options {
-    std::string model;          // model to ask for; omitted from the body when empty
-    bool stream = true;         // stream: true with stream_options.include_usage
+    std::string model;   // model to ask for; omitted from the body when empty
+    bool stream = true;  // stream: true with stream_options.include_usage
     // chat_template_kwargs.enable_thinking (llama-server); unset: the server's default.
     std::optional<bool> enable_thinking;
     // llama-server's per-request LoRA choice, a JSON array [{"id":N,"scale":S}]; empty: none.

@@ -178,8 +178,8 @@ bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_u
 bool bridge::wait_state(const std::string& state, ms timeout) {
     return status_
         ->wait_for(
-            status_topic_,
-            [&](const received& m) { return !m.retained && is_state(m, state); }, timeout)
+            status_topic_, [&](const received& m) { return !m.retained && is_state(m, state); },
+            timeout)
         .has_value();
 }
 

@@ -19,7 +19,7 @@ namespace llmb::itest {
 
 struct broker_options {
     std::optional<std::size_t> max_packet_size;  // mosquitto's max_packet_size
-    std::optional<std::uint16_t> port;  // listen here instead of on a free port
+    std::optional<std::uint16_t> port;           // listen here instead of on a free port
     // With tls_cert_file set, a second listener on tls_port() speaks TLS with these PEM files
     // (tls_ca_file: the CA that client certificates must chain to). The first listener stays
     // plain and anonymous, for the test clients.

@@ -50,7 +50,8 @@ struct legacy_stack {
 std::string legacy_message(const std::string& session, const std::string& message,
                            const std::string& extra = "") {
     nlohmann::json j = {{"sessionId", session}, {"message", message}};
-    if (!extra.empty()) j.update(nlohmann::json::parse(extra));
+    if (!extra.empty())
+        j.update(nlohmann::json::parse(extra));
     return j.dump();
 }
 
@@ -92,14 +93,14 @@ TEST_SUITE("legacy") {
         // the request is not served (the LLM server sees no request for it).
         st.client.subscribe("elsewhere/#");
         const auto before = st.llm.stats()["requests"].get<std::uint64_t>();
-        st.client.publish("maze/user_input",
-                          legacy_message("p2", mock_prompt("echo", "outside"),
-                                         R"({"replyTopic":"elsewhere/x"})"));
+        st.client.publish("maze/user_input", legacy_message("p2", mock_prompt("echo", "outside"),
+                                                            R"({"replyTopic":"elsewhere/x"})"));
         // A later message on the same connection is answered, so the refused one was handled.
         st.client.publish("maze/user_input", legacy_message("p3", mock_prompt("echo", "after")));
         CHECK(st.answer_on("maze/assistant_response/p3") == "after");
         CHECK(st.llm.stats()["requests"].get<std::uint64_t>() == before + 1);
-        for (const auto& m : st.client.inbox()) CHECK(m.topic.rfind("elsewhere/", 0) != 0);
+        for (const auto& m : st.client.inbox())
+            CHECK(m.topic.rfind("elsewhere/", 0) != 0);
     }
 
     TEST_CASE("errors are plain text starting with 'Error:'") {

@@ -40,7 +40,7 @@ TEST_CASE("cluster_tracker: the smallest surviving id ends a dead peer's unfinis
         t->on_response("llm/response/d1/r1", chunk("r1", 1), "corr", t0);
         t->on_response("llm/response/d1/r1", chunk("r1", 2), "corr", t0);
         t->on_response("llm/response/d2/r2", start("r2", "b1"), "", t0);
-        t->on_response("llm/response/d2/r2", done("r2", 1), "", t0);       // finished
+        t->on_response("llm/response/d2/r2", done("r2", 1), "", t0);      // finished
         t->on_response("llm/response/d3/r3", start("r3", "b2"), "", t0);  // another owner
         t->on_response("llm/response/d4/r4", start("r4", "b0"), "", t0);
     }

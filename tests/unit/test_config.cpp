@@ -276,14 +276,14 @@ TEST_CASE("config: TLS settings; relative paths are relative to the file; key ne
 }
 
 TEST_CASE("config: MQTT 5 response prefixes and chunk expiry") {
-    const auto c = parse_ok(
-        "mqtt:\n  chunk_expiry_s: 30\n  response_prefixes: [llm/response/, devices/]\n");
+    const auto c =
+        parse_ok("mqtt:\n  chunk_expiry_s: 30\n  response_prefixes: [llm/response/, devices/]\n");
     CHECK(c->mqtt.chunk_expiry_s == 30);
     CHECK(c->mqtt.response_prefixes == std::vector<std::string>{"llm/response/", "devices/"});
     check_error("mqtt:\n  response_prefixes: [llm/+/x]\n", "mqtt.response_prefixes[0]", "llm/+",
                 "without wildcards");
-    check_error("mqtt:\n  response_prefixes: [\"$SYS/\"]\n", "mqtt.response_prefixes[0]",
-                "\"$SYS", "without wildcards");
+    check_error("mqtt:\n  response_prefixes: [\"$SYS/\"]\n", "mqtt.response_prefixes[0]", "\"$SYS",
+                "without wildcards");
     check_error("mqtt:\n  chunk_expiry_s: -1\n", "mqtt.chunk_expiry_s", "-1", "");
 }
 

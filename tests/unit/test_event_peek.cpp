@@ -67,11 +67,11 @@ TEST_CASE("peek_event: only the last frag of a terminal event is terminal") {
 }
 
 TEST_CASE("peek_event refuses what the bridge does not write") {
-    for (const std::string s :
-         {"", "{}", "not json", "{\"seq\":1,\"id\":\"r1\",\"type\":\"done\"}",
-          "{\"id\":\"r1\",\"seq\":-1,\"type\":\"done\"}", "{\"id\":\"r\\\"1\",\"seq\":1,\"type\":\"done\"}",
-          "{\"id\":\"r1\",\"seq\":1,\"type\":\"frag\",\"of\":\"done\"}", "{\"id\":\"r1\",\"seq\":1",
-          "{\"id\":\"r1"}) {
+    for (const std::string s : {"", "{}", "not json", "{\"seq\":1,\"id\":\"r1\",\"type\":\"done\"}",
+                                "{\"id\":\"r1\",\"seq\":-1,\"type\":\"done\"}",
+                                "{\"id\":\"r\\\"1\",\"seq\":1,\"type\":\"done\"}",
+                                "{\"id\":\"r1\",\"seq\":1,\"type\":\"frag\",\"of\":\"done\"}",
+                                "{\"id\":\"r1\",\"seq\":1", "{\"id\":\"r1"}) {
         INFO(s);
         CHECK_FALSE(p::peek_event(s));
     }

@@ -18,7 +18,6 @@ namespace {
 
 using llmb::test::encode_utf8;
 
-
 // Reference decoder written from the definition (bit patterns and code point ranges) rather
 // than from byte ranges: the length of the valid sequence at s[i], or 0.
 std::size_t reference_length(std::string_view s, std::size_t i) {

@@ -16,9 +16,9 @@ p::legacy_request decode(const std::string& payload) {
 }  // namespace
 
 TEST_CASE("an old-style message becomes a whole-mode request answered on assistant_response") {
-    const auto r = decode(
-        R"({"sessionId":"abc-1","message":"Hi","temperature":0.3,"topP":0.8,"maxTokens":64,)"
-        R"("systemPrompt":"Be brief"})");
+    const auto r =
+        decode(R"({"sessionId":"abc-1","message":"Hi","temperature":0.3,"topP":0.8,"maxTokens":64,)"
+               R"("systemPrompt":"Be brief"})");
     REQUIRE(r.req);
     CHECK_FALSE(r.err);
     CHECK(r.reply_topic == "maze/assistant_response/abc-1");
@@ -38,7 +38,8 @@ TEST_CASE("an old-style message becomes a whole-mode request answered on assista
 }
 
 TEST_CASE("replyTopic is honoured only under the project's assistant_response") {
-    auto ok = decode(R"({"sessionId":"s","message":"x","replyTopic":"maze/assistant_response/a/b"})");
+    auto ok =
+        decode(R"({"sessionId":"s","message":"x","replyTopic":"maze/assistant_response/a/b"})");
     REQUIRE(ok.req);
     CHECK(ok.reply_topic == "maze/assistant_response/a/b");
 
@@ -60,17 +61,14 @@ TEST_CASE("bad old-style messages are refused with a message that names the fiel
         const char* payload;
         const char* field;
     };
-    for (const auto& c : {bad_case{"not json", "JSON"}, bad_case{"[1]", "JSON"},
-                          bad_case{R"({"message":"hi"})", "sessionId"},
-                          bad_case{R"({"sessionId":"s"})", "message"},
-                          bad_case{R"({"sessionId":"s","message":""})", "message"},
-                          bad_case{R"({"sessionId":"s","message":"x","temperature":3})",
-                                   "temperature"},
-                          bad_case{R"({"sessionId":"s","message":"x","topP":"a"})", "topP"},
-                          bad_case{R"({"sessionId":"s","message":"x","maxTokens":0})",
-                                   "maxTokens"},
-                          bad_case{R"({"sessionId":"s","message":"x","systemPrompt":1})",
-                                   "systemPrompt"}}) {
+    for (const auto& c :
+         {bad_case{"not json", "JSON"}, bad_case{"[1]", "JSON"},
+          bad_case{R"({"message":"hi"})", "sessionId"}, bad_case{R"({"sessionId":"s"})", "message"},
+          bad_case{R"({"sessionId":"s","message":""})", "message"},
+          bad_case{R"({"sessionId":"s","message":"x","temperature":3})", "temperature"},
+          bad_case{R"({"sessionId":"s","message":"x","topP":"a"})", "topP"},
+          bad_case{R"({"sessionId":"s","message":"x","maxTokens":0})", "maxTokens"},
+          bad_case{R"({"sessionId":"s","message":"x","systemPrompt":1})", "systemPrompt"}}) {
         CAPTURE(c.payload);
         const auto r = decode(c.payload);
         CHECK_FALSE(r.req);
@@ -78,8 +76,7 @@ TEST_CASE("bad old-style messages are refused with a message that names the fiel
         CHECK(r.err->message.find(c.field) != std::string::npos);
     }
     // With a usable sessionId the error can still be answered.
-    CHECK(decode(R"({"sessionId":"s","message":""})").reply_topic ==
-          "maze/assistant_response/s");
+    CHECK(decode(R"({"sessionId":"s","message":""})").reply_topic == "maze/assistant_response/s");
 }
 
 TEST_CASE("a sessionId that cannot be a topic level gets no reply topic and no session") {
@@ -87,8 +84,8 @@ TEST_CASE("a sessionId that cannot be a topic level gets no reply topic and no s
     REQUIRE(r.req);
     CHECK(r.reply_topic.empty());
     CHECK_FALSE(r.req->session);
-    const auto big = p::decode_legacy(std::string(300 * 1024, ' '), "maze", p::request_limits{},
-                                      "g");
+    const auto big =
+        p::decode_legacy(std::string(300 * 1024, ' '), "maze", p::request_limits{}, "g");
     REQUIRE(big.err);
     CHECK(big.err->code == p::error_code::too_large);
 }

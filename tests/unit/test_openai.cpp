@@ -31,7 +31,6 @@ using nlohmann::json;
 
 namespace {
 
-
 long recorded_status(const std::string& name) {
     const std::string raw = llmb::test::read_transcript(name);
     REQUIRE(raw.rfind("HTTP/1.1 ", 0) == 0);
@@ -167,7 +166,8 @@ TEST_CASE("openai: streams without usage and cut by max_tokens (03, 06)") {
 
 TEST_CASE("openai: streamed tool calls match the non-streamed ones (12/11, 14/15)") {
     SUBCASE("two calls") {
-        const decoded_stream s = decode_body(llmb::test::transcript_body("14_tools_two_calls_stream"));
+        const decoded_stream s =
+            decode_body(llmb::test::transcript_body("14_tools_two_calls_stream"));
         CHECK(s.malformed == 0);
         CHECK(s.content.empty());
         CHECK(s.finish_reasons == std::vector<std::string>{"tool_calls"});
@@ -476,8 +476,8 @@ TEST_CASE("openai: HTTP error bodies") {
         const std::string message = decode_error_body(recorded_status(name), body);
         CHECK(message == json::parse(body)["error"]["message"].get<std::string>());
     }
-    CHECK(decode_error_body(400, llmb::test::transcript_body("24_ctx_exceeded_stream")).find("context size") !=
-          std::string::npos);
+    CHECK(decode_error_body(400, llmb::test::transcript_body("24_ctx_exceeded_stream"))
+              .find("context size") != std::string::npos);
     CHECK(decode_error_body(503, "") == "HTTP 503");
     CHECK(decode_error_body(502, " \r\n") == "HTTP 502");
     CHECK(decode_error_body(500, R"({"error":"boom"})") == "boom");

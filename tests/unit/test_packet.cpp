@@ -60,7 +60,6 @@ std::string serialise_publish(std::size_t topic_len, std::size_t payload_len,
 
 // ---- random inputs --------------------------------------------------------------------------
 
-
 template <typename T>
 T pick(std::mt19937_64& rng, T lo, T hi) {
     return std::uniform_int_distribution<T>(lo, hi)(rng);
@@ -639,10 +638,10 @@ TEST_CASE("min_payload_for is enough for any event within the planned bounds") {
     // And it is not larger than it must be: a frag at the planned bounds with a six-byte
     // character needs exactly that much.
     const std::string id = "dev-1.r_42";
-    CHECK(lp::min_payload_for(id) ==
-          lp::encode_frag(id, lp::planned_max_seq, "tool_calls", lp::planned_max_parts,
-                          lp::planned_max_parts, "\x01")
-              .size());
+    CHECK(lp::min_payload_for(id) == lp::encode_frag(id, lp::planned_max_seq, "tool_calls",
+                                                     lp::planned_max_parts, lp::planned_max_parts,
+                                                     "\x01")
+                                         .size());
     // A short id on a short topic fits the smallest max_packet the protocol allows (128).
     const std::size_t topic = std::string("llm/response/dev1/r1").size();
     CHECK(lp::max_payload(128, topic, 0, 1, lp::mqtt_version::v5) >= lp::min_payload_for("r1"));

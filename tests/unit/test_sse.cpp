@@ -28,7 +28,6 @@ const char* const stream_transcripts[] = {
     "12_tools_call_stream", "14_tools_two_calls_stream",    "27_server_killed_mid_stream",
 };
 
-
 struct parse_result {
     std::vector<sse_event> events;
     bool failed = false;

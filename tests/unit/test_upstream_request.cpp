@@ -21,7 +21,6 @@ namespace {
 
 using llmb::test::read_fixture;
 
-
 p::request decoded(const std::string& payload) {
     auto d = p::decode_request(payload, p::request_limits{}, "gen-1");
     INFO("payload: " << payload);
