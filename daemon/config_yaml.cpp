@@ -114,13 +114,38 @@ int to_one_based(int zero_based) noexcept {
 
 }  // namespace
 
+namespace {
+
+// Control bytes written as \xNN: whatever a file holds (and yaml-cpp quotes from it in its own
+// messages), an error is one line.
+std::string one_line(std::string text) {
+    if (std::none_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; }))
+        return text;
+    std::string out;
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7F) {
+            constexpr char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 0xF];
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
 void error_list::add(const YAML::Mark& at, std::string path, std::string message) {
     config_error e;
     e.file = file_;
     e.line = to_one_based(at.line);
     e.column = e.line == 0 ? 0 : to_one_based(at.column);
-    e.path = std::move(path);
-    e.message = std::move(message);
+    e.path = one_line(std::move(path));
+    e.message = one_line(std::move(message));
     errors_.push_back(std::move(e));
 }
 
@@ -412,8 +437,16 @@ YAML::Mark map_reader::key_mark(std::string_view key) const {
     return at_.mark;
 }
 
+// A key that is not a plain word (an unknown key can be anything, line breaks included) is
+// quoted and escaped, so that every error stays one line.
 std::string map_reader::path_of(std::string_view key) const {
-    return at_.path.empty() ? std::string(key) : at_.path + "." + std::string(key);
+    const bool plain = !key.empty() && key.size() <= 64 &&
+                       std::all_of(key.begin(), key.end(), [](char c) {
+                           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                  (c >= '0' && c <= '9') || c == '_' || c == '-';
+                       });
+    const std::string shown = plain ? std::string(key) : in_quotes(key);
+    return at_.path.empty() ? shown : at_.path + "." + shown;
 }
 
 void map_reader::read(std::string_view key, std::string& out) const {

@@ -640,3 +640,17 @@ TEST_CASE(
         CHECK(std::regex_search(example, shown));
     }
 }
+
+TEST_CASE("config: an unknown key with line breaks or control bytes stays on one error line") {
+    const auto r = parse("mqtt:\n  ? |\n    two\n    lines\n  : 1\n", fake_env());
+    REQUIRE(r.errors.size() == 1);
+    const std::string line = r.errors[0].to_string();
+    INFO(line);
+    CHECK(line.find('\n') == std::string::npos);
+    CHECK(r.errors[0].path == "mqtt.\"two\\nlines\\n\"");
+    const auto cr = parse(std::string(":\n\0r", 4), fake_env());
+    for (const auto& e : cr.errors) {
+        INFO(e.to_string());
+        CHECK(e.to_string().find_first_of("\r\n") == std::string::npos);
+    }
+}
