@@ -21,11 +21,13 @@ TEST_CASE("peek_event reads id, seq and type of every kind of event the encoders
     CHECK(start->bridge == "b-2");  // not the look-alike inside the escaped model name
     CHECK_FALSE(start->terminal);
 
-    const auto plain = p::peek_event(p::encode_start("r1", 0, "m", true, std::nullopt));
+    const std::string plain_json = p::encode_start("r1", 0, "m", true, std::nullopt);
+    const auto plain = p::peek_event(plain_json);
     REQUIRE(plain);
     CHECK(plain->bridge.empty());
 
-    const auto chunk = p::peek_event(p::encode_chunk("r1", 17, "te\"xt", false));
+    const std::string chunk_json = p::encode_chunk("r1", 17, "te\"xt", false);
+    const auto chunk = p::peek_event(chunk_json);
     REQUIRE(chunk);
     CHECK(chunk->seq == 17);
     CHECK(chunk->type == "chunk");
@@ -33,7 +35,8 @@ TEST_CASE("peek_event reads id, seq and type of every kind of event the encoders
 
     p::done_info info;
     info.finish_reason = "stop";
-    const auto done = p::peek_event(p::encode_done("r1", 18446744073709551ULL, info));
+    const std::string done_json = p::encode_done("r1", 18446744073709551ULL, info);
+    const auto done = p::peek_event(done_json);
     REQUIRE(done);
     CHECK(done->seq == 18446744073709551ULL);
     CHECK(done->terminal);
@@ -61,7 +64,8 @@ TEST_CASE("peek_event: only the last frag of a terminal event is terminal") {
         CHECK(h->seq == 9 + i);
         CHECK(h->terminal == (i + 1 == split.payloads.size()));
     }
-    const auto chunk_frag = p::peek_event(p::encode_frag("r1", 4, "tool_calls", 1, 2, "x"));
+    const std::string frag_json = p::encode_frag("r1", 4, "tool_calls", 1, 2, "x");
+    const auto chunk_frag = p::peek_event(frag_json);
     REQUIRE(chunk_frag);
     CHECK_FALSE(chunk_frag->terminal);
 }
