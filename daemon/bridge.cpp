@@ -395,14 +395,8 @@ void bridge::on_cancel(const project_config& project, const std::string& client,
 void bridge::reply_error(const std::string& topic, const std::string& client, const std::string& id,
                          const protocol::error& err, std::size_t request_limit,
                          const std::string& correlation) {
-    auto send = [&](std::size_t limit) {
-        event_sender s(mqtt_, cfg_->mqtt.qos, topic, "", id, limit, cfg_->mqtt.max_packet);
-        s.set_properties(correlation, 0);
-        return s.send("error",
-                      [&](std::uint64_t seq) { return protocol::encode_error(id, seq, err); });
-    };
-    // A device's own max_packet that cannot hold the error does not keep the error from it.
-    if (!send(request_limit) && (request_limit == 0 || !send(0))) {
+    if (!event_sender::send_lone_error(mqtt_, cfg_->mqtt.qos, topic, id, 0, err, correlation,
+                                       request_limit, cfg_->mqtt.max_packet)) {
         get_logger("bridge")->error(
             "[{}] client={} the error event does not fit the broker's "
             "packet limit",

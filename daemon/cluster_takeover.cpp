@@ -73,25 +73,18 @@ void cluster_takeover::end_orphans(std::vector<orphaned_request> orphans) {
     std::size_t smallest = cfg_->mqtt.max_packet;
     for (const auto& p : cfg_->projects)
         smallest = std::min<std::size_t>(smallest, p.request_limits.min_packet);
-    const bool v5 = mqtt_.version() == protocol::mqtt_version::v5;
     for (auto& o : orphans) {
         const std::size_t seen = protocol::publish_packet_size(
-            o.topic.size(), o.largest_payload,
-            v5 ? protocol::publish_properties_size(o.correlation.size(), false) : 0, cfg_->mqtt.qos,
-            mqtt_.version());
+            o.topic.size(), o.largest_payload, mqtt_.properties_size({o.correlation, 0}),
+            cfg_->mqtt.qos, mqtt_.version());
         const std::size_t limit = std::max(smallest, seen);
         const protocol::error err{
             protocol::error_code::shutting_down,
             "bridge " + o.owner + " stopped before this request finished; send it again",
             std::nullopt};
-        auto send = [&](std::size_t packet_limit) {
-            event_sender s(mqtt_, cfg_->mqtt.qos, o.topic, "", o.id, packet_limit,
-                           cfg_->mqtt.max_packet);
-            s.set_properties(o.correlation, 0);
-            s.resume_at(o.next_seq);
-            return s.send_error(err);
-        };
-        const bool sent = send(limit) || send(0);
+        const bool sent =
+            event_sender::send_lone_error(mqtt_, cfg_->mqtt.qos, o.topic, o.id, o.next_seq, err,
+                                          o.correlation, limit, cfg_->mqtt.max_packet);
         get_logger("bridge")->warn(
             "[{}] ended for bridge {} that stopped: shutting_down at seq {}{}", o.id, o.owner,
             o.next_seq, sent ? "" : " (does not fit)");

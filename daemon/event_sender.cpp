@@ -39,11 +39,8 @@ const publish_properties* event_sender::event_props() const noexcept {
 
 std::size_t event_sender::payload_budget(const std::string& topic,
                                          const publish_properties& props) const noexcept {
-    const std::size_t props_len =
-        mqtt_.version() == protocol::mqtt_version::v5
-            ? protocol::publish_properties_size(props.correlation.size(), props.expiry_s != 0)
-            : 0;
-    return protocol::max_payload(limit(), topic.size(), props_len, qos_, mqtt_.version());
+    return protocol::max_payload(limit(), topic.size(), mqtt_.properties_size(props), qos_,
+                                 mqtt_.version());
 }
 
 event_sender event_sender::legacy(mqtt_link& mqtt, int qos, std::string reply_topic, std::string id,
@@ -63,6 +60,19 @@ bool event_sender::send_error(const protocol::error& err) {
         return true;
     }
     return send("error", [&](std::uint64_t seq) { return protocol::encode_error(id_, seq, err); });
+}
+
+bool event_sender::send_lone_error(mqtt_link& mqtt, int qos, const std::string& topic,
+                                   const std::string& id, std::uint64_t seq,
+                                   const protocol::error& err, const std::string& correlation,
+                                   std::size_t request_limit, std::size_t config_limit) {
+    const auto send = [&](std::size_t limit) {
+        event_sender s(mqtt, qos, topic, std::string(), id, limit, config_limit);
+        s.set_properties(correlation, 0);
+        s.seq_ = seq;
+        return s.send_error(err);
+    };
+    return send(request_limit) || (request_limit != 0 && send(0));
 }
 
 bool event_sender::feasible() const noexcept {

@@ -42,12 +42,20 @@ public:
     // Sends an error event (legacy: "Error: ..."); false when it cannot be sent within the limit.
     bool send_error(const protocol::error& err);
 
+    // An error that is the last event of a request no sender is left for: the reply to a request
+    // refused before it started (seq 0), or the end of a stream another bridge began (seq: the
+    // next one). It fits request_limit when it can; a device's limit too small for it does not
+    // keep the error from the device, which then gets it within the broker's and the configured
+    // limit. False when not even that fits.
+    static bool send_lone_error(mqtt_link& mqtt, int qos, const std::string& topic,
+                                const std::string& id, std::uint64_t seq,
+                                const protocol::error& err, const std::string& correlation,
+                                std::size_t request_limit, std::size_t config_limit);
+
     std::uint64_t next_seq() const noexcept { return seq_; }
     const std::string& id() const noexcept { return id_; }
     const std::string& topic() const noexcept { return topic_; }
     const std::string& correlation() const noexcept { return event_props_.correlation; }
-    // Continues a stream that another bridge began: the next event gets this seq.
-    void resume_at(std::uint64_t seq) noexcept { seq_ = seq; }
 
 private:
     // Chunk events carry the most properties: other events on topic_ get the same budget.

@@ -203,7 +203,7 @@ mqtt_link::mqtt_link(event_loop& loop, http_client& http, mqtt_settings settings
     conn_opts_.set_automatic_reconnect(false);  // we reconnect ourselves to see CONNACK again
     conn_opts_.set_will(
         mqtt::will_options(settings_.status_topic, settings_.offline_payload, 1, true));
-    if (settings_.uri.rfind("ssl://", 0) == 0)
+    if (uses_tls())
         apply_tls();
 
     client_->set_message_callback([this](mqtt::const_message_ptr msg) {
@@ -242,7 +242,7 @@ mqtt_link::~mqtt_link() {
 }
 
 void mqtt_link::start() {
-    if (settings_.uri.rfind("ssl://", 0) == 0 && settings_.tls.insecure) {
+    if (uses_tls() && settings_.tls.insecure) {
         get_logger("mqtt")->warn(
             "mqtt.tls.insecure is set: the broker's certificate and host name are NOT checked; "
             "anyone in between can read and change the traffic");
@@ -321,22 +321,22 @@ void mqtt_link::on_connect_failed(int rc, int reason) {
         why = "the broker refused the connection: " + refusal_words(reason);
     } else if (rc > 0) {  // a 3.1.1 CONNACK return code (0xFF above: Paho's "no reason code")
         why = "the broker refused the connection: " + refusal_words(rc);
-    } else if (settings_.uri.rfind("ssl://", 0) == 0 && !stopping_) {
-        // No answer from the broker: find out whether TLS was the problem, then log.
-        http_request req;
-        req.url = check_url(settings_.uri);
-        req.method = "GET";
-        req.connect_only = true;
-        req.tls = &settings_.tls;
-        tls_check_ = std::make_unique<tls_check>(*this, rc);
-        try {
-            tls_check_->id = http_.start(req, *tls_check_);
-            return;
-        } catch (const std::exception&) {
-            tls_check_.reset();
-        }
-        why = "no connection (code " + std::to_string(rc) + ")";
     } else {
+        if (uses_tls() && !stopping_) {
+            // No answer from the broker: find out whether TLS was the problem, then log.
+            http_request req;
+            req.url = check_url(settings_.uri);
+            req.method = "GET";
+            req.connect_only = true;
+            req.tls = &settings_.tls;
+            tls_check_ = std::make_unique<tls_check>(*this, rc);
+            try {
+                tls_check_->id = http_.start(req, *tls_check_);
+                return;
+            } catch (const std::exception&) {
+                tls_check_.reset();
+            }
+        }
         why = "no connection (code " + std::to_string(rc) + ")";
     }
     get_logger("mqtt")->warn("cannot connect to {}: {}; retrying in {} ms", settings_.uri, why,
@@ -443,18 +443,20 @@ void mqtt_link::publish(std::string topic, std::string payload, int qos, bool re
     pump();
 }
 
+std::size_t mqtt_link::properties_size(const publish_properties& props) const noexcept {
+    if (settings_.version != protocol::mqtt_version::v5)
+        return 0;
+    return protocol::publish_properties_size(props.correlation.size(), props.expiry_s != 0);
+}
+
 // A packet over the broker's limit would cost the connection: it is dropped instead, at
 // sending time, when the limit is known. (Response events are split to fit beforehand; this
 // guards status and metrics.)
 bool mqtt_link::too_large(const outbound& m) const {
     if (broker_max_packet_ == 0)
         return false;
-    const std::size_t props_len =
-        settings_.version == protocol::mqtt_version::v5
-            ? protocol::publish_properties_size(m.props.correlation.size(), m.props.expiry_s != 0)
-            : 0;
-    const std::size_t size = protocol::publish_packet_size(m.topic.size(), m.payload.size(),
-                                                           props_len, m.qos, settings_.version);
+    const std::size_t size = protocol::publish_packet_size(
+        m.topic.size(), m.payload.size(), properties_size(m.props), m.qos, settings_.version);
     if (size <= broker_max_packet_)
         return false;
     get_logger("mqtt")->error(

@@ -83,6 +83,8 @@ public:
     // The broker's Maximum Packet Size (smallest seen), 0 when it announced none.
     std::size_t broker_max_packet() const noexcept { return broker_max_packet_; }
     protocol::mqtt_version version() const noexcept { return settings_.version; }
+    // Bytes the properties add to a PUBLISH on this connection (none on MQTT 3.1.1).
+    std::size_t properties_size(const publish_properties& props) const noexcept;
     std::size_t queued() const noexcept { return queue_.size(); }
     std::size_t in_flight() const noexcept { return in_flight_; }
     std::uint64_t published() const noexcept { return published_; }
@@ -111,6 +113,7 @@ private:
     void on_deliveries();
     void pump();
     bool too_large(const outbound& m) const;
+    bool uses_tls() const noexcept { return settings_.uri.rfind("ssl://", 0) == 0; }
     void maybe_finish_shutdown();
     void finish_shutdown();
 
