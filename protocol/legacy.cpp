@@ -55,7 +55,9 @@ legacy_request decode_legacy(std::string_view payload, std::string_view prefix,
     if (auto it = j.find("sessionId"); it != j.end() && it->is_string()) {
         out.session_id = it->get<std::string>();
         const std::string topic = reply_prefix + out.session_id;
-        if (out.session_id.find('/') == std::string::npos && publishable(topic)) {
+        // An empty sessionId names no topic level: "{prefix}/assistant_response/" is not one.
+        if (!out.session_id.empty() && out.session_id.find('/') == std::string::npos &&
+            publishable(topic)) {
             out.reply_topic = topic;
         }
     }

@@ -84,6 +84,12 @@ TEST_CASE("a sessionId that cannot be a topic level gets no reply topic and no s
     REQUIRE(r.req);
     CHECK(r.reply_topic.empty());
     CHECK_FALSE(r.req->session);
+    // An empty sessionId is refused, and the refusal has no topic to go to: the bare
+    // "maze/assistant_response/" is not a session's topic.
+    const auto empty = decode(R"({"sessionId":"","message":"x"})");
+    REQUIRE(empty.err);
+    CHECK(empty.err->message.find("sessionId") != std::string::npos);
+    CHECK(empty.reply_topic.empty());
     const auto big =
         p::decode_legacy(std::string(300 * 1024, ' '), "maze", p::request_limits{}, "g");
     REQUIRE(big.err);
