@@ -17,6 +17,11 @@ namespace llmb {
 
 namespace {
 
+// Bytes waiting for the broker beyond which streamed answers are held back, and below which
+// they go on again.
+constexpr std::size_t backlog_high_bytes = 8u << 20;
+constexpr std::size_t backlog_low_bytes = 2u << 20;
+
 // Requests, session ops and legacy input are shared within a cluster group; cancels reach
 // every bridge, and the one that owns the request acts on it.
 std::vector<std::string> project_filters(const config& c) {
@@ -114,6 +119,20 @@ bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
           loop, mqtt_, backends_, metrics_, [this] { return active_.size(); }, LLMB_VERSION),
       rng_(std::random_device{}()) {
     backends_.configure(cfg_->backends);
+    // Backpressure: while more than backlog_high_bytes wait for the broker (slow, or gone
+    // for a while), streamed answers are not read on, so that the servers wait instead of
+    // the bridge's memory growing; below backlog_low_bytes they go on. Resuming is deferred:
+    // it must not run inside the curl callback whose publish ended the backlog.
+    mqtt_.set_backlog_handler(backlog_high_bytes, backlog_low_bytes, [this](bool held) {
+        if (held) {
+            http_.set_paused(true);
+            return;
+        }
+        loop_.defer([this] {
+            if (!mqtt_.backlogged())
+                http_.set_paused(false);
+        });
+    });
     for (const auto& p : cfg_->projects) {
         limiters_[p.prefix] = std::make_unique<rate_limiter>(p.rate);
     }

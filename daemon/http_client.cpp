@@ -57,6 +57,8 @@ struct http_client::transfer {
     std::string body;
     http_handler* handler = nullptr;  // null once detached (aborted or completed)
     long status = 0;
+    bool pausable = false;
+    bool paused = false;  // its write callback answered CURL_WRITEFUNC_PAUSE
     char error[CURL_ERROR_SIZE] = {};
 };
 
@@ -89,6 +91,7 @@ http_client::transfer_id http_client::start(const http_request& req, http_handle
     t->owner = this;
     t->handler = &handler;
     t->body = req.body;
+    t->pausable = req.pausable;
     t->easy = curl_easy_init();
     if (t->easy == nullptr)
         throw std::runtime_error("curl_easy_init failed");
@@ -166,6 +169,10 @@ std::size_t http_client::write_cb(char* ptr, std::size_t size, std::size_t nmemb
     const std::size_t n = size * nmemb;
     if (t->handler == nullptr)
         return 0;  // aborted: make curl stop
+    if (t->pausable && t->owner->paused_) {
+        t->paused = true;  // curl keeps these bytes and hands them over again on resume
+        return CURL_WRITEFUNC_PAUSE;
+    }
     if (t->status == 0)
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
     if (!t->handler->on_data(t->status, std::string_view(ptr, n))) {
@@ -173,6 +180,32 @@ std::size_t http_client::write_cb(char* ptr, std::size_t size, std::size_t nmemb
         return 0;
     }
     return t->handler == nullptr ? 0 : n;
+}
+
+void http_client::set_paused(bool paused) {
+    if (paused == paused_)
+        return;
+    paused_ = paused;
+    if (paused)
+        return;  // each pausable transfer stops at its next write
+    resumed_at_ = std::chrono::steady_clock::now();
+    std::vector<transfer_id> held;
+    for (const auto& [id, t] : transfers_) {
+        if (t->paused)
+            held.push_back(id);
+    }
+    // Resuming hands the kept bytes over at once, and their handlers may abort transfers or
+    // pause again: look each one up afresh, and let removals wait until all are resumed.
+    ++in_callback_depth_;
+    for (transfer_id id : held) {
+        auto it = transfers_.find(id);
+        if (it == transfers_.end() || !it->second->paused || paused_)
+            continue;
+        it->second->paused = false;
+        curl_easy_pause(it->second->easy, CURLPAUSE_CONT);
+    }
+    --in_callback_depth_;
+    check_completed();
 }
 
 int http_client::socket_cb(CURL*, curl_socket_t s, int what, void* userp, void*) {

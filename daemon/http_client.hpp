@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -27,6 +28,9 @@ struct http_request {
     // TLS settings for https:// URLs (the backend's); null: verify against the system store.
     const tls_config* tls = nullptr;
     bool connect_only = false;  // only connect (and the TLS handshake): a check, no request
+    // Held back by set_paused(true): a streamed answer, whose bytes would only pile up while
+    // they cannot be sent on. Health probes and checks are never held back.
+    bool pausable = false;
 };
 
 // Plain words for a TLS failure with peer ("the LLM server"): "the LLM server's certificate
@@ -57,6 +61,15 @@ public:
     void abort(transfer_id id);
     std::size_t active() const noexcept { return transfers_.size(); }
 
+    // Backpressure: while paused, pausable transfers receive nothing (curl stops reading their
+    // sockets, so the servers' writes block); set_paused(false) lets them go on. Not from
+    // inside a curl callback.
+    void set_paused(bool paused);
+    bool paused() const noexcept { return paused_; }
+    // When the last pause ended (the epoch when there was none): time before it does not count
+    // as a server's silence.
+    std::chrono::steady_clock::time_point resumed_at() const noexcept { return resumed_at_; }
+
 private:
     struct transfer;
     static int socket_cb(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
@@ -76,6 +89,8 @@ private:
     int in_callback_depth_ = 0;
     std::vector<transfer*> pending_removal_;
     std::vector<transfer*> pending_add_;  // started from inside a curl callback
+    bool paused_ = false;
+    std::chrono::steady_clock::time_point resumed_at_{};
 };
 
 }  // namespace llmb

@@ -402,8 +402,9 @@ void mqtt_link::on_subscribed() {
     if (ready_)
         return;
     // The online status goes before anything queued meanwhile.
-    queue_.push_front(
-        outbound{settings_.status_topic, settings_.online_payload, 1, true, publish_properties{}});
+    enqueue(
+        outbound{settings_.status_topic, settings_.online_payload, 1, true, publish_properties{}},
+        true);
     ready_ = true;
     get_logger("mqtt")->info("subscribed to {} filters; online", settings_.filters.size());
     pump();
@@ -436,11 +437,51 @@ void mqtt_link::on_deliveries() {
 
 void mqtt_link::publish(std::string topic, std::string payload, int qos, bool retain,
                         const publish_properties* props) {
-    queue_.push_back(outbound{std::move(topic), std::move(payload), qos, retain,
-                              props != nullptr && settings_.version == protocol::mqtt_version::v5
-                                  ? *props
-                                  : publish_properties{}});
+    enqueue(outbound{std::move(topic), std::move(payload), qos, retain,
+                     props != nullptr && settings_.version == protocol::mqtt_version::v5
+                         ? *props
+                         : publish_properties{}},
+            false);
     pump();
+}
+
+void mqtt_link::enqueue(outbound m, bool front) {
+    queued_bytes_ += m.topic.size() + m.payload.size();
+    if (front)
+        queue_.push_front(std::move(m));
+    else
+        queue_.push_back(std::move(m));
+    check_backlog();
+}
+
+void mqtt_link::pop_front() {
+    const auto& m = queue_.front();
+    queued_bytes_ -= std::min(queued_bytes_, m.topic.size() + m.payload.size());
+    queue_.pop_front();
+}
+
+void mqtt_link::set_backlog_handler(std::size_t high, std::size_t low,
+                                    std::function<void(bool)> on_change) {
+    backlog_high_ = high;
+    backlog_low_ = std::min(low, high);
+    on_backlog_ = std::move(on_change);
+    check_backlog();
+}
+
+void mqtt_link::check_backlog() {
+    if (backlog_high_ == 0 || !on_backlog_)
+        return;
+    const bool now = backlogged_ ? queued_bytes_ > backlog_low_ : queued_bytes_ > backlog_high_;
+    if (now == backlogged_)
+        return;
+    backlogged_ = now;
+    // Debug only: under a sustained flood this flips often.
+    if (now)
+        get_logger("mqtt")->debug("{} bytes wait for the broker: holding answers back",
+                                  queued_bytes_);
+    else
+        get_logger("mqtt")->debug("{} bytes wait for the broker: answers go on", queued_bytes_);
+    on_backlog_(now);
 }
 
 std::size_t mqtt_link::properties_size(const publish_properties& props) const noexcept {
@@ -470,7 +511,7 @@ void mqtt_link::pump() {
     while (ready_ && !queue_.empty() && in_flight_ < window_) {
         auto& m = queue_.front();
         if (too_large(m)) {
-            queue_.pop_front();
+            pop_front();
             continue;
         }
         try {
@@ -492,8 +533,9 @@ void mqtt_link::pump() {
         }
         ++in_flight_;
         ++published_;
-        queue_.pop_front();
+        pop_front();
     }
+    check_backlog();
 }
 
 void mqtt_link::shutdown(std::chrono::milliseconds drain_limit, std::function<void()> done) {

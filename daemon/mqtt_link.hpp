@@ -86,6 +86,13 @@ public:
     // Bytes the properties add to a PUBLISH on this connection (none on MQTT 3.1.1).
     std::size_t properties_size(const publish_properties& props) const noexcept;
     std::size_t queued() const noexcept { return queue_.size(); }
+    // Bytes (topics and payloads) of the queued messages not yet handed to the client library.
+    std::size_t queued_bytes() const noexcept { return queued_bytes_; }
+    // Backpressure: on_change(true) once the queued bytes exceed high, on_change(false) once
+    // they are back at low or below. It may be called from inside publish().
+    void set_backlog_handler(std::size_t high, std::size_t low,
+                             std::function<void(bool)> on_change);
+    bool backlogged() const noexcept { return backlogged_; }
     std::size_t in_flight() const noexcept { return in_flight_; }
     std::uint64_t published() const noexcept { return published_; }
 
@@ -114,6 +121,9 @@ private:
     void pump();
     bool too_large(const outbound& m) const;
     bool uses_tls() const noexcept { return settings_.uri.rfind("ssl://", 0) == 0; }
+    void enqueue(outbound m, bool front);
+    void pop_front();
+    void check_backlog();
     void maybe_finish_shutdown();
     void finish_shutdown();
 
@@ -132,6 +142,11 @@ private:
     std::atomic<std::uint64_t> acked_{0};
     std::atomic<std::uint64_t> failed_{0};
     std::deque<outbound> queue_;
+    std::size_t queued_bytes_ = 0;
+    std::size_t backlog_high_ = 0;  // 0: no backlog handler
+    std::size_t backlog_low_ = 0;
+    std::function<void(bool)> on_backlog_;
+    bool backlogged_ = false;
     std::size_t in_flight_ = 0;
     std::size_t window_ = 20;  // settings_.window limited by the broker; set on connect
     std::uint64_t published_ = 0;

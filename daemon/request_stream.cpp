@@ -136,6 +136,7 @@ void request_stream::start_upstream(std::size_t backend) {
     if (!be.api_key.empty())
         hr.headers.push_back("Authorization: Bearer " + be.api_key);
     hr.tls = &be.tls;
+    hr.pausable = true;  // held back while the broker cannot take the answer (backpressure)
     hr.connect_timeout_ms = static_cast<long>(cfg_->timeouts.connect.count());
     // The watchdog enforces the total timeout; curl's limit is only a backstop.
     hr.total_timeout_ms = static_cast<long>(cfg_->timeouts.total.count()) + 5000;
@@ -575,12 +576,21 @@ bool request_stream::retry_with_less_history(long http_status) {
     return true;
 }
 
+// Since when the server has been silent: time while the transfers were held back by
+// backpressure is not the server's silence.
+request_stream::clock::time_point request_stream::quiet_since() const {
+    return std::max(first_byte_ ? last_data_ : *upstream_started_, svc_.http.resumed_at());
+}
+
 void request_stream::arm_watchdog() {
     const auto& t = cfg_->timeouts;
     auto deadline = accepted_ + t.total;
     if (upstream_started_) {
-        deadline = std::min(deadline,
-                            first_byte_ ? last_data_ + t.idle : *upstream_started_ + t.first_byte);
+        // While held back nothing is read: look again later instead of counting silence.
+        const auto quiet = svc_.http.paused()
+                               ? clock::now() + t.idle
+                               : quiet_since() + (first_byte_ ? t.idle : t.first_byte);
+        deadline = std::min(deadline, quiet);
     }
     watchdog_ = svc_.loop.add_timer(deadline, [this] {
         watchdog_ = 0;
@@ -597,12 +607,14 @@ void request_stream::on_watchdog() {
         finish_error({protocol::error_code::upstream_timeout,
                       "the request took longer than " + std::to_string(t.total.count()) + " ms",
                       std::nullopt});
-    } else if (upstream_started_ && !first_byte_ && now >= *upstream_started_ + t.first_byte) {
+    } else if (!upstream_started_ || svc_.http.paused()) {
+        arm_watchdog();
+    } else if (!first_byte_ && now >= quiet_since() + t.first_byte) {
         finish_error(
             {protocol::error_code::upstream_timeout,
              "the LLM server sent nothing within " + std::to_string(t.first_byte.count()) + " ms",
              std::nullopt});
-    } else if (first_byte_ && now >= last_data_ + t.idle) {
+    } else if (first_byte_ && now >= quiet_since() + t.idle) {
         finish_error(
             {protocol::error_code::upstream_timeout,
              "the LLM server stalled: nothing for " + std::to_string(t.idle.count()) + " ms",

@@ -88,6 +88,7 @@ private:
     void finish_error(protocol::error err);
     using terminal_event = std::variant<protocol::done_info, protocol::error>;
     void finish(outcome how, const terminal_event& terminal, std::string_view detail);
+    clock::time_point quiet_since() const;
     void arm_watchdog();
     void on_watchdog();
     void stop_transfer();

@@ -222,6 +222,19 @@ std::string read_file(const std::filesystem::path& p) {
     return ss.str();
 }
 
+std::optional<std::size_t> proc_status_kb(pid_t pid, std::string_view field) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.size() > field.size() && line.compare(0, field.size(), field) == 0 &&
+            line[field.size()] == ':') {
+            return static_cast<std::size_t>(
+                std::strtoull(line.c_str() + field.size() + 1, nullptr, 10));
+        }
+    }
+    return std::nullopt;
+}
+
 void write_file(const std::filesystem::path& p, std::string_view content) {
     std::ofstream out(p, std::ios::binary | std::ios::trunc);
     out.write(content.data(), static_cast<std::streamsize>(content.size()));

@@ -73,6 +73,9 @@ struct http_response {
 // GET http://127.0.0.1:port{path} with Connection: close; throws on connect failure or timeout.
 http_response http_get(std::uint16_t port, std::string_view path, ms timeout = ms{5000});
 
+// A field of /proc/PID/status in kB ("VmRSS", "VmHWM", ...); nullopt when unreadable.
+std::optional<std::size_t> proc_status_kb(pid_t pid, std::string_view field);
+
 // A child process started with posix_spawn, stdin from /dev/null and stdout/stderr written to
 // <dir>/<name>.stdout.log and <dir>/<name>.stderr.log. The destructor never leaves it running.
 class process {

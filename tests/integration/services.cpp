@@ -34,6 +34,7 @@ broker::broker(const test_dir& dir, broker_options opts) {
         if (opts.max_packet_size) {
             conf += "max_packet_size " + std::to_string(*opts.max_packet_size) + "\n";
         }
+        conf += opts.extra_config;
         if (!opts.tls_cert_file.empty()) {
             tls_port_ = free_port();
             // Per listener, so that the plain one stays anonymous.

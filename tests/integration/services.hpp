@@ -19,6 +19,7 @@ namespace llmb::itest {
 
 struct broker_options {
     std::optional<std::size_t> max_packet_size;  // mosquitto's max_packet_size
+    std::string extra_config;                    // further mosquitto.conf lines, appended
     std::optional<std::uint16_t> port;           // listen here instead of on a free port
     // With tls_cert_file set, a second listener on tls_port() speaks TLS with these PEM files
     // (tls_ca_file: the CA that client certificates must chain to). The first listener stays
