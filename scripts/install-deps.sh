@@ -11,6 +11,7 @@ set -euo pipefail
 packages=(
     build-essential
     cmake
+    ccache
     pkg-config
     libpaho-mqttpp-dev
     libpaho-mqtt-dev

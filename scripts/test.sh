@@ -14,7 +14,8 @@
 # Under a sanitizer every program the tests start (the bridge, the mock server, the client)
 # writes its reports to files under <build>/sanitizer-reports/ instead of stderr, so that a
 # report from a child process fails the run even when the test that started it passed. A run
-# with any report fails and prints them. There are no suppressions.
+# with any report fails and prints them. The only suppressions are ThreadSanitizer's in
+# tests/tsan.supp, each with its reason.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -37,13 +38,22 @@ scripts/install-deps.sh
 
 jobs=$(nproc)
 
+# ccache, when installed, makes rebuilds (and builds of other checkouts) quick; paths are taken
+# relative to the checkout so that clones in other directories share the cache.
+launcher=()
+if command -v ccache >/dev/null; then
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+    export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+fi
+
 # run_kind KIND BUILD_DIR SANITIZE [ctest arguments...]
 run_kind() {
     local kind=$1 dir=$2 sanitize=$3
     shift 3
     local started=$SECONDS
     echo "test.sh: == $kind: configuring and building $dir"
-    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMB_SANITIZE="$sanitize" >/dev/null
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMB_SANITIZE="$sanitize" \
+        "${launcher[@]}" >/dev/null
     cmake --build "$dir" -j"$jobs"
 
     local reports=$PWD/$dir/sanitizer-reports
@@ -56,7 +66,7 @@ run_kind() {
             # process that made it as well.
             export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0:exitcode=23:strict_string_checks=1:detect_stack_use_after_return=1"
             export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1"
-            export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=0:exitcode=66:second_deadlock_stack=1"
+            export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=0:exitcode=66:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
         fi
         ctest --test-dir "$dir" --output-on-failure -j2 --timeout 900 --no-tests=error "$@"
     ) || rc=$?
