@@ -188,4 +188,13 @@ void check_serving(test_client& c, std::string_view client, std::string_view id)
     check_done(s, text);
 }
 
+void check_peak_rss(process& p, std::size_t bound_kb) {
+    const auto hwm = proc_status_kb(p.pid(), "VmHWM");
+    REQUIRE_MESSAGE(hwm.has_value(), "no VmHWM for " << p.name());
+    MESSAGE(p.name() << " peak RSS (VmHWM): " << *hwm << " kB (bound " << bound_kb << " kB)");
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    CHECK(*hwm < bound_kb);
+#endif
+}
+
 }  // namespace llmb::itest

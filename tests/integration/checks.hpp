@@ -60,4 +60,9 @@ nlohmann::json upstream_request_with(const mock_llm& llm, std::string_view marke
 // bridge is still serving.
 void check_serving(test_client& c, std::string_view client, std::string_view id);
 
+// The peak resident memory (VmHWM) of a program under test, in kB, is below bound_kb. The check
+// runs in plain builds only: sanitizers keep freed memory in quarantine and shadow every byte,
+// so there the peak says nothing about the program's own bounds (it is printed all the same).
+void check_peak_rss(process& p, std::size_t bound_kb);
+
 }  // namespace llmb::itest

@@ -212,4 +212,15 @@ stack::stack(stack_options opts)
       llm(dir, opts.mock_args),
       br(dir, mqtt, llm_url_for(opts, llm), opts.bridge) {}
 
+limits_stack::limits_stack(const std::string& backend_keys, const std::string& rest)
+    : mqtt(dir), llm(dir), br(dir, mqtt, "", options(backend_keys, rest)) {}
+
+bridge_options limits_stack::options(const std::string& backend_keys, const std::string& rest) {
+    bridge_options o;
+    o.config = dir.file("bridge.yaml");
+    write_file(o.config, "mqtt:\n  url: " + mqtt.url() + "\nbackends:\n  - url: " + llm.url() +
+                             "\n" + backend_keys + rest);
+    return o;
+}
+
 }  // namespace llmb::itest

@@ -120,4 +120,19 @@ struct stack {
     bridge br;
 };
 
+// A broker, a mock server and a bridge configured by a file of mqtt and backend lines plus
+// `backend_keys` (further keys of the one backend, each "    key: value\n") and `rest`
+// (further top-level sections).
+struct limits_stack {
+    limits_stack(const std::string& backend_keys, const std::string& rest);
+
+    test_dir dir;
+    broker mqtt;
+    mock_llm llm;
+    bridge br;
+
+private:
+    bridge_options options(const std::string& backend_keys, const std::string& rest);
+};
+
 }  // namespace llmb::itest

@@ -20,28 +20,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Sanitizers keep freed memory in quarantine and shadow every byte, so the bridge's peak
-// memory says nothing about its own bounds there: the memory checks run in plain builds.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool k_memory_checked = false;
-#else
-constexpr bool k_memory_checked = true;
-#endif
-
 // The bridge's peak resident memory may not exceed this. The answers below are 20 and 100 MB,
 // so a bridge that buffered an answer would break it.
 constexpr std::size_t k_peak_bound_kb = 64 * 1024;
 
 constexpr std::size_t k_huge_piece = 64 * 1024;  // the mock's `huge` token: 64 KiB of 'x'
-
-void check_peak(bridge& br) {
-    const auto hwm = proc_status_kb(br.proc().pid(), "VmHWM");
-    REQUIRE(hwm.has_value());
-    MESSAGE("bridge peak RSS (VmHWM): " << *hwm << " kB");
-    if (k_memory_checked) {
-        CHECK(*hwm < k_peak_bound_kb);
-    }
-}
 
 // A stream that ended with done and carried `bytes` bytes of text (checked through done.bytes
 // and the reassembled text).
@@ -157,7 +140,7 @@ TEST_SUITE("bounds") {
         auto s = c.collect("big", "h1", 240s);
         check_done_bytes(s, tokens * k_huge_piece);
         CHECK(s.last()["finish_reason"] == "stop");
-        check_peak(st.br);
+        check_peak_rss(st.br.proc(), k_peak_bound_kb);
 
         test_client other(st.mqtt.url());
         other.subscribe_client("after");
@@ -195,7 +178,7 @@ TEST_SUITE("bounds") {
         CHECK(line.find(" outcome=done ") != std::string::npos);
         CHECK(line.find(" bytes=" + std::to_string(tokens * k_huge_piece) + " ") !=
               std::string::npos);
-        check_peak(st.br);
+        check_peak_rss(st.br.proc(), k_peak_bound_kb);
         check_serving(c, "fast", "n4");
         CHECK(st.br.proc().running());
     }

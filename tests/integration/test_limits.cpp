@@ -12,26 +12,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A broker, a mock server and a bridge configured by mqtt and backend lines plus `rest`
-// (further keys of the backend first, then further top-level sections).
-struct limits_stack {
-    limits_stack(const std::string& backend_keys, const std::string& rest)
-        : mqtt(dir), llm(dir), br(dir, mqtt, "", options(backend_keys, rest)) {}
-
-    bridge_options options(const std::string& backend_keys, const std::string& rest) {
-        bridge_options o;
-        o.config = dir.file("bridge.yaml");
-        write_file(o.config, "mqtt:\n  url: " + mqtt.url() + "\nbackends:\n  - url: " + llm.url() +
-                                 "\n" + backend_keys + rest);
-        return o;
-    }
-
-    test_dir dir;
-    broker mqtt;
-    mock_llm llm;
-    bridge br;
-};
-
 // Project llm with these limits (each line "      key: value\n").
 std::string llm_limits(const std::string& lines) {
     return "projects:\n  - prefix: llm\n    limits:\n" + lines;
