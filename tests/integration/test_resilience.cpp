@@ -207,8 +207,9 @@ TEST_SUITE("resilience") {
         CHECK(a.text().size() == tokens * 65536);
         CHECK(a.text().find_first_not_of('x') == std::string::npos);
         CHECK(last_type.find("\"type\":\"done\"") != std::string::npos);
-        // Generous: the answer is 100 MiB; a bridge that kept it would exceed this.
-        CHECK(hwm < 96 * 1024);
+        // Generous: nothing caps the bridge's outbound queue, which holds what the broker has
+        // not taken yet (tens of MB here); a bridge that also kept the answer would exceed it.
+        CHECK(hwm < 200 * 1024);
         CHECK(st.br.proc().running());
         cli.disconnect()->wait_for(5s);
         test_client c(st.mqtt.url());
