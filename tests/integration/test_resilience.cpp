@@ -4,6 +4,11 @@
 // (after de-duplication by seq), nothing crashes and the bridge's memory stays bounded.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <fstream>
 #include <set>
@@ -76,6 +81,40 @@ std::size_t count_type(const test_client& c, std::string_view type) {
     return n;
 }
 
+// A subscriber that never reads: a raw MQTT 3.1.1 CONNECT and SUBSCRIBE (QoS 1) to filter, with
+// a small receive buffer, then silence. Closes the socket on destruction.
+class stuck_subscriber {
+public:
+    stuck_subscriber(std::uint16_t port, const std::string& filter) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        REQUIRE(fd_ >= 0);
+        int small = 4096;
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        const std::string id = "stuck";
+        std::string connect{
+            '\x10', static_cast<char>(12 + id.size()), 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60,
+            0,      static_cast<char>(id.size())};
+        connect += id;
+        std::string sub{'\x82', static_cast<char>(5 + filter.size()), 0, 1,
+                        0,      static_cast<char>(filter.size())};
+        sub += filter;
+        sub += '\x01';
+        const std::string both = connect + sub;
+        REQUIRE(::write(fd_, both.data(), both.size()) == static_cast<ssize_t>(both.size()));
+    }
+    ~stuck_subscriber() { ::close(fd_); }
+    stuck_subscriber(const stuck_subscriber&) = delete;
+    stuck_subscriber& operator=(const stuck_subscriber&) = delete;
+
+private:
+    int fd_ = -1;
+};
+
 TEST_SUITE("resilience") {
     TEST_CASE("three broker restarts with streams in flight lose no chunk") {
         test_dir dir;
@@ -93,7 +132,7 @@ TEST_SUITE("resilience") {
         c.subscribe_client("dev");
 
         const std::size_t streams = 4;
-        const std::string text = numbered_text(1200);  // 300 pieces, 20 ms apart: 6 s each
+        const std::string text = numbered_text(2000);  // 500 pieces, 20 ms apart: 10 s each
         for (std::size_t i = 0; i < streams; ++i) {
             c.publish_request("dev",
                               echo_request("r" + std::to_string(i), text, "piece=4 delay_ms=20"));
@@ -215,6 +254,31 @@ TEST_SUITE("resilience") {
         test_client c(st.mqtt.url());
         c.subscribe_client("big");
         check_serving(c, "big", "after-huge");
+    }
+
+    TEST_CASE("a subscriber that stops reading does not stall the bridge") {
+        stack_options so;
+        so.broker.max_queued_messages = 10;
+        so.broker.max_inflight_messages = 2;
+        stack st(so);
+        stuck_subscriber stuck(st.mqtt.port(), "llm/#");
+        test_client c(st.mqtt.url());
+        c.subscribe_client("other");
+        // Proof that the broker has taken the stuck subscription: its SUBACK came before this.
+        check_serving(c, "other", "before");
+        const pid_t pid = st.br.proc().pid();
+        const std::size_t mark = st.br.proc().stderr_size();
+        c.publish_request("slow", mock_request("s1", "fault=huge tokens=320"));  // 20 MiB
+        check_serving(c, "other", "during");
+        REQUIRE_MESSAGE(st.br.proc().wait_stderr("[s1] client=slow model=", 60s, mark),
+                        "the stream to the stuck subscriber did not end");
+        const auto log = st.br.proc().stderr_text().substr(mark);
+        CHECK(log.find("outcome=done") != std::string::npos);
+        const std::size_t hwm = proc_status_kb(pid, "VmHWM");
+        MESSAGE("bridge VmHWM with a stuck subscriber: " << hwm << " kB");
+        CHECK(hwm < 200 * 1024);
+        check_serving(c, "other", "after");
+        CHECK(st.br.proc().running());
     }
 
     TEST_CASE("a bridge killed with SIGKILL keeps its MQTT session and its sessions") {
