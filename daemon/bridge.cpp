@@ -87,6 +87,7 @@ mqtt_settings make_mqtt_settings(const config& c) {
     s.client_id = c.mqtt.client_id;
     s.version = c.mqtt.version;
     s.keep_alive_s = c.mqtt.keep_alive_s;
+    s.session_expiry_s = c.mqtt.session_expiry_s;
     s.username = c.mqtt.username;
     s.password = c.mqtt.password;
     s.tls = c.mqtt.tls;

@@ -176,9 +176,9 @@ std::vector<std::string> read_response_prefixes(const context& ctx, const locate
 mqtt_config read_mqtt(const context& ctx, const located& at) {
     mqtt_config c;
     const map_reader m(ctx.errors, at,
-                       {"url", "client_id", "version", "keep_alive_s", "username", "password",
-                        "password_file", "password_env", "max_packet", "qos", "text_topic", "tls",
-                        "chunk_expiry_s", "response_prefixes"});
+                       {"url", "client_id", "version", "keep_alive_s", "session_expiry_s",
+                        "username", "password", "password_file", "password_env", "max_packet",
+                        "qos", "text_topic", "tls", "chunk_expiry_s", "response_prefixes"});
     read_url(ctx, m, "url", {"tcp://", "mqtt://", "ssl://", "mqtts://"}, c.url);
     if (c.url.rfind("mqtt://", 0) == 0)
         c.url = "tcp://" + c.url.substr(7);
@@ -190,6 +190,7 @@ mqtt_config read_mqtt(const context& ctx, const located& at) {
             c.version = *s == "5" ? protocol::mqtt_version::v5 : protocol::mqtt_version::v3_1_1;
     }
     m.read_int("keep_alive_s", c.keep_alive_s, 5, 3600);
+    m.read_int("session_expiry_s", c.session_expiry_s, 1, 4294967295LL, true);
     m.read("username", c.username);
     read_secret(ctx, m, "password", c.password);
     m.read_int("max_packet", c.max_packet, 64, 268435455);

@@ -33,6 +33,12 @@ struct mqtt_config {
     std::string client_id;                     // empty: llm-mqtt-bridge-<host>-<pid>
     protocol::mqtt_version version = protocol::mqtt_version::v5;
     int keep_alive_s = 30;  // 5..3600
+    // 0: a clean start on every connect. >0: a persistent session the broker keeps this many
+    // seconds after a disconnect (clean_start false + Session Expiry Interval on MQTT 5,
+    // clean_session false on 3.1.1): requests queued meanwhile and unacknowledged publishes
+    // survive a reconnect, a broker restart (with broker persistence) and a bridge restart with
+    // the same client_id.
+    std::uint32_t session_expiry_s = 0;
     std::string username;
     std::string password;                // password | password_file | password_env
     std::size_t max_packet = 268435455;  // 64..268435455

@@ -440,11 +440,11 @@ YAML::Mark map_reader::key_mark(std::string_view key) const {
 // A key that is not a plain word (an unknown key can be anything, line breaks included) is
 // quoted and escaped, so that every error stays one line.
 std::string map_reader::path_of(std::string_view key) const {
-    const bool plain = !key.empty() && key.size() <= 64 &&
-                       std::all_of(key.begin(), key.end(), [](char c) {
-                           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                                  (c >= '0' && c <= '9') || c == '_' || c == '-';
-                       });
+    const bool plain =
+        !key.empty() && key.size() <= 64 && std::all_of(key.begin(), key.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '_' || c == '-';
+        });
     const std::string shown = plain ? std::string(key) : in_quotes(key);
     return at_.path.empty() ? shown : at_.path + "." + shown;
 }

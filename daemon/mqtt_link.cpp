@@ -95,8 +95,10 @@ public:
         // The token object belongs to the client; keep what we need by value.
         std::size_t max_packet = 0;
         std::size_t receive_max = 0;
+        bool session_present = false;
         try {
             const auto rsp = tok.get_connect_response();
+            session_present = rsp.is_session_present();
             const auto& p = rsp.get_properties();
             if (p.contains(mqtt::property::MAXIMUM_PACKET_SIZE)) {
                 max_packet = mqtt::get<std::uint32_t>(p, mqtt::property::MAXIMUM_PACKET_SIZE);
@@ -107,7 +109,7 @@ public:
         } catch (const std::exception&) {
             // No CONNACK properties (MQTT 3.1.1): no broker limits announced.
         }
-        link_.loop_.post([l = &link_, max_packet, receive_max] {
+        link_.loop_.post([l = &link_, max_packet, receive_max, session_present] {
             if (max_packet != 0) {
                 l->broker_max_packet_ = l->broker_max_packet_ == 0
                                             ? max_packet
@@ -115,7 +117,7 @@ public:
             }
             l->window_ =
                 std::min(l->settings_.window, receive_max != 0 ? receive_max : max_client_inflight);
-            l->on_connected();
+            l->on_connected(session_present);
         });
     }
     void on_failure(const mqtt::token& tok) override {
@@ -189,9 +191,16 @@ mqtt_link::mqtt_link(event_loop& loop, http_client& http, mqtt_settings settings
     conn_opts_.set_mqtt_version(version);
     if (v5) {
         conn_opts_.set_clean_session(false);
-        conn_opts_.set_clean_start(true);
+        conn_opts_.set_clean_start(!persistent());
+        if (persistent()) {
+            // On conn_opts_ itself, which stays alive (Paho 1.2 keeps a pointer into it).
+            mqtt::properties props;
+            props.add({mqtt::property::SESSION_EXPIRY_INTERVAL,
+                       static_cast<int>(settings_.session_expiry_s)});
+            conn_opts_.set_properties(std::move(props));
+        }
     } else {
-        conn_opts_.set_clean_session(true);
+        conn_opts_.set_clean_session(!persistent());
     }
     conn_opts_.set_keep_alive_interval(settings_.keep_alive_s);
     if (!settings_.username.empty())
@@ -373,14 +382,28 @@ void mqtt_link::schedule_reconnect() {
     backoff_ = std::min(backoff_ * 2, max_backoff);
 }
 
-void mqtt_link::on_connected() {
+void mqtt_link::on_connected(bool session_present) {
     connecting_ = false;
     backoff_ = std::chrono::milliseconds(100);
-    in_flight_ = 0;  // a clean start: nothing of the old connection is pending any more
+    if (!persistent() || !session_present) {
+        // A new session: Paho has dropped what the old connection left unacknowledged, and
+        // those deliveries never complete.
+        if (persistent() && in_flight_ != 0) {
+            get_logger("mqtt")->warn(
+                "the broker kept no session for us: {} unacknowledged messages are lost",
+                in_flight_);
+        }
+        in_flight_ = 0;
+    }
+    // A resumed session: Paho sends the unacknowledged publishes again and their
+    // acknowledgements count down in_flight_ as usual.
     get_logger("mqtt")->info(
-        "connected to {} (MQTT {}, broker max packet {})", settings_.uri,
+        "connected to {} (MQTT {}, broker max packet {}, {})", settings_.uri,
         settings_.version == protocol::mqtt_version::v5 ? "5" : "3.1.1",
-        broker_max_packet_ == 0 ? std::string("none") : std::to_string(broker_max_packet_));
+        broker_max_packet_ == 0 ? std::string("none") : std::to_string(broker_max_packet_),
+        !persistent()     ? "clean start"
+        : session_present ? "session resumed, " + std::to_string(in_flight_) + " in flight"
+                          : "new session");
     try {
         // Watched filters first, one by one (Paho 1.2 mishandles options for several filters
         // at once); the broker answers in order, so the last SUBACK, that of the filters,
@@ -416,7 +439,8 @@ void mqtt_link::on_lost(const std::string& cause) {
     const bool was_ready = ready_;
     ready_ = false;
     connecting_ = false;
-    in_flight_ = 0;
+    if (!persistent())
+        in_flight_ = 0;  // a clean start drops them; a resumed session sends them again
     if (stopping_) {
         finish_shutdown();
         return;

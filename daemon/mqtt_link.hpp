@@ -28,6 +28,9 @@ struct mqtt_settings {
     std::string client_id;
     protocol::mqtt_version version = protocol::mqtt_version::v5;
     int keep_alive_s = 30;
+    // 0: clean start. >0: a persistent session (see mqtt_config::session_expiry_s): Paho sends
+    // the unacknowledged QoS 1 publishes again when the broker resumes the session.
+    std::uint32_t session_expiry_s = 0;
     std::string username;
     std::string password;  // never logged
     tls_config tls;        // used when uri is ssl://
@@ -114,12 +117,13 @@ private:
     void on_tls_checked(int rc, CURLcode result, const std::string& error_text);
     void apply_tls();
     void schedule_reconnect();
-    void on_connected();
+    void on_connected(bool session_present);
     void on_subscribed();
     void on_lost(const std::string& cause);
     void on_deliveries();
     void pump();
     bool too_large(const outbound& m) const;
+    bool persistent() const noexcept { return settings_.session_expiry_s != 0; }
     bool uses_tls() const noexcept { return settings_.uri.rfind("ssl://", 0) == 0; }
     void enqueue(outbound m, bool front);
     void pop_front();

@@ -25,6 +25,8 @@ MQTT:
                              (default tcp://127.0.0.1:1883)
   --client-id ID             MQTT client id (default llm-mqtt-bridge-HOST-PID)
   --mqtt-version 5|3.1.1     protocol version (default 5)
+  --session-expiry-s N       persistent MQTT session kept N s by the broker (default 0: clean
+                             start on every connect)
   --prefix P                 topic prefix of the first project (default llm)
   --max-packet BYTES         cap on every PUBLISH packet (default 268435455)
   --qos 0|1                  QoS of response events (default 1)
@@ -147,6 +149,11 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
         } else if (arg == "--max-packet") {
             if (!size_value(o.max_packet, 64, 268435455))
                 return fail("--max-packet must be a number of bytes from 64 to 268435455");
+        } else if (arg == "--session-expiry-s") {
+            std::uint32_t n = 0;
+            if (!value(v) || !parse_number(v, n))
+                return fail("--session-expiry-s must be a number of seconds from 0 to 4294967295");
+            o.session_expiry_s = n;
         } else if (arg == "--qos") {
             int q = 0;
             if (!value(v) || !parse_number(v, q) || q < 0 || q > 1)
@@ -219,6 +226,8 @@ std::shared_ptr<const config> apply_overrides(const config& base, const command_
         c->mqtt.max_packet = *cl.max_packet;
     if (cl.qos)
         c->mqtt.qos = *cl.qos;
+    if (cl.session_expiry_s)
+        c->mqtt.session_expiry_s = *cl.session_expiry_s;
     if (cl.no_text_topic)
         c->mqtt.text_topic = false;
     if (cl.llm_url) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@ struct command_line {
     std::optional<protocol::mqtt_version> mqtt_version;
     std::optional<std::size_t> max_packet, max_request_bytes, max_in_flight;
     std::optional<int> qos;
+    std::optional<std::uint32_t> session_expiry_s;
     bool no_text_topic = false;
     std::optional<std::chrono::milliseconds> connect_timeout, first_byte_timeout, idle_timeout,
         total_timeout, grace;

@@ -18,23 +18,33 @@ bool is_state(const received& m, const std::string& state) {
 
 }  // namespace
 
-broker::broker(const test_dir& dir, broker_options opts) {
+broker::broker(const test_dir& dir, broker_options opts) : dir_(dir) {
     std::string last_log;
     for (int attempt = 0; attempt < 5; ++attempt) {
         port_ = opts.port ? *opts.port : free_port();
         std::string conf = "listener " + std::to_string(port_) + " 127.0.0.1\n" +
                            "allow_anonymous true\n"
                            "set_tcp_nodelay true\n"
-                           "persistence false\n"
                            "log_dest file " +
                            dir.file("mosquitto.log").string() + "\n";
+        if (opts.persistence) {
+            conf += "persistence true\npersistence_location " + dir.path().string() +
+                    "/\npersistence_file mosquitto.db\n";
+        } else {
+            conf += "persistence false\n";
+        }
+        if (opts.max_queued_messages) {
+            conf += "max_queued_messages " + std::to_string(*opts.max_queued_messages) + "\n";
+        }
+        if (opts.max_inflight_messages) {
+            conf += "max_inflight_messages " + std::to_string(*opts.max_inflight_messages) + "\n";
+        }
         if (::geteuid() == 0) {
             conf += "user root\n";  // otherwise mosquitto drops to a user that cannot log here
         }
         if (opts.max_packet_size) {
             conf += "max_packet_size " + std::to_string(*opts.max_packet_size) + "\n";
         }
-        conf += opts.extra_config;
         if (!opts.tls_cert_file.empty()) {
             tls_port_ = free_port();
             // Per listener, so that the plain one stays anonymous.
@@ -55,13 +65,7 @@ broker::broker(const test_dir& dir, broker_options opts) {
             }
         }
         write_file(dir.file("mosquitto.conf"), conf);
-        proc_ = std::make_unique<process>(
-            "mosquitto",
-            std::vector<std::string>{mosquitto_path(), "-c", dir.file("mosquitto.conf").string()},
-            dir.path());
-        auto up = [&] { return can_connect(port_) && (tls_port_ == 0 || can_connect(tls_port_)); };
-        wait_until([&] { return !proc_->running() || up(); }, 10s);
-        if (proc_->running() && up()) {
+        if (launch("mosquitto")) {
             return;
         }
         // Most likely someone took the port between free_port() and mosquitto's bind.
@@ -70,6 +74,30 @@ broker::broker(const test_dir& dir, broker_options opts) {
     }
     throw std::runtime_error("mosquitto did not come up on a free port after 5 attempts: " +
                              last_log);
+}
+
+bool broker::launch(const std::string& name) {
+    ++starts_;
+    proc_ = std::make_unique<process>(
+        name,
+        std::vector<std::string>{mosquitto_path(), "-c", dir_.file("mosquitto.conf").string()},
+        dir_.path());
+    auto up = [&] { return can_connect(port_) && (tls_port_ == 0 || can_connect(tls_port_)); };
+    wait_until([&] { return !proc_->running() || up(); }, 10s);
+    return proc_->running() && up();
+}
+
+void broker::stop() {
+    proc_->terminate(10s);
+}
+
+void broker::start() {
+    // The old process has exited, so its port is free again (mosquitto sets SO_REUSEADDR); a
+    // restart while another program grabbed the port fails loudly.
+    if (!launch("mosquitto-" + std::to_string(starts_))) {
+        throw std::runtime_error("mosquitto did not come up again on port " +
+                                 std::to_string(port_) + ": " + proc_->stderr_text());
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -158,10 +186,16 @@ bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_u
         argv.insert(argv.end(), {"--prefix", prefix_});
     }
     argv.insert(argv.end(), opts.args.begin(), opts.args.end());
-    proc_ = std::make_unique<process>(
-        opts.bridge_id.empty() ? "llm-mqtt-bridge" : "llm-mqtt-bridge-" + opts.bridge_id, argv,
-        dir.path(), opts.env);
-    auto deadline = clock_type::now() + 15s;
+    proc_ =
+        std::make_unique<process>(!opts.log_name.empty()   ? opts.log_name
+                                  : opts.bridge_id.empty() ? "llm-mqtt-bridge"
+                                                           : "llm-mqtt-bridge-" + opts.bridge_id,
+                                  argv, dir.path(), opts.env);
+    wait_online(15s);
+}
+
+void bridge::wait_online(ms timeout) {
+    auto deadline = clock_type::now() + timeout;
     while (clock_type::now() < deadline) {
         if (wait_state("online", 200ms)) {
             return;
@@ -173,7 +207,7 @@ bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_u
         }
     }
     throw std::runtime_error("llm-mqtt-bridge published no {\"state\":\"online\"} on " +
-                             status_topic_ + " within 15 s");
+                             status_topic_ + " within " + std::to_string(timeout.count()) + " ms");
 }
 
 bool bridge::wait_state(const std::string& state, ms timeout) {

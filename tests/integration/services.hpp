@@ -19,7 +19,6 @@ namespace llmb::itest {
 
 struct broker_options {
     std::optional<std::size_t> max_packet_size;  // mosquitto's max_packet_size
-    std::string extra_config;                    // further mosquitto.conf lines, appended
     std::optional<std::uint16_t> port;           // listen here instead of on a free port
     // With tls_cert_file set, a second listener on tls_port() speaks TLS with these PEM files
     // (tls_ca_file: the CA that client certificates must chain to). The first listener stays
@@ -29,6 +28,11 @@ struct broker_options {
     std::filesystem::path tls_ca_file;
     bool tls_require_certificate = false;  // the TLS listener demands a client certificate
     std::filesystem::path password_file;   // set: the TLS listener takes no anonymous clients
+    // persistence true with its database in the test directory: sessions, subscriptions and
+    // queued QoS 1 messages survive stop()/start() (SIGTERM makes mosquitto save them).
+    bool persistence = false;
+    std::optional<std::size_t> max_queued_messages;    // per client, offline or slow
+    std::optional<std::size_t> max_inflight_messages;  // per client; also the Receive Maximum
 };
 
 class broker {
@@ -40,9 +44,23 @@ public:
     std::uint16_t tls_port() const noexcept { return tls_port_; }  // 0: no TLS listener
     process& proc() { return *proc_; }
 
+    // Stops mosquitto with SIGTERM (it saves its database) and waits for it to exit.
+    void stop();
+    // Starts it again on the same port(s) with the same configuration; waits until it listens.
+    void start();
+    void restart() {
+        stop();
+        start();
+    }
+    int starts() const noexcept { return starts_; }
+
 private:
+    bool launch(const std::string& name);
+
+    const test_dir& dir_;
     std::uint16_t port_ = 0;
     std::uint16_t tls_port_ = 0;
+    int starts_ = 0;
     std::unique_ptr<process> proc_;
 };
 
@@ -77,6 +95,7 @@ struct bridge_options {
     // A bridge of a cluster (its config sets cluster.bridge_id to this): its status is on
     // {prefix}/status/{bridge_id}, and its log files are named after it.
     std::string bridge_id;
+    std::string log_name;  // names the log files instead of llm-mqtt-bridge (a restarted bridge)
 };
 
 class bridge {
@@ -92,6 +111,8 @@ public:
     test_client& status() { return *status_; }
     // Waits for a status message with this state published after the bridge started.
     bool wait_state(const std::string& state, ms timeout);
+    // Waits for the online status; throws when the bridge exits or the deadline passes.
+    void wait_online(ms timeout);
     // True when an offline status was seen (the will, or a clean shutdown).
     bool went_offline() const;
 

@@ -151,7 +151,7 @@ TEST_SUITE("bounds") {
         stack_options opts;
         // A broker that keeps little for a slow client: beyond it, that client's messages are
         // dropped (the broker's business, not the bridge's).
-        opts.broker.extra_config = "max_queued_messages 20\n";
+        opts.broker.max_queued_messages = 20;
         stack st(opts);
         stuck_subscriber stuck(st.mqtt.port(), "llm/#");
 

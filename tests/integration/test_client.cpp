@@ -115,20 +115,37 @@ std::string response_stream::summary() const {
 // ---------------------------------------------------------------------------------------------
 
 test_client::test_client(const std::string& broker_url, std::string prefix, bool v5)
-    : prefix_(std::move(prefix)), client_id_(unique_client_id()), v5_(v5) {
+    : test_client(broker_url, std::move(prefix), client_options{v5, {}, 0, false}) {}
+
+test_client::test_client(const std::string& broker_url, std::string prefix, client_options opts)
+    : prefix_(std::move(prefix)),
+      client_id_(opts.client_id.empty() ? unique_client_id() : opts.client_id),
+      v5_(opts.v5),
+      auto_reconnect_(opts.auto_reconnect) {
     mqtt::create_options create(v5_ ? MQTTVERSION_5 : MQTTVERSION_3_1_1, 10000);
     cli_ = std::make_unique<mqtt::async_client>(broker_url, client_id_, create, nullptr);
     cli_->start_consuming();
-    mqtt::connect_options opts;
-    opts.set_mqtt_version(v5_ ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
+    conn_opts_ = std::make_unique<mqtt::connect_options>();
+    auto& co = *conn_opts_;
+    co.set_mqtt_version(v5_ ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
+    const bool persistent = opts.session_expiry_s != 0;
     if (v5_) {
-        opts.set_clean_start(true);
+        co.set_clean_start(!persistent);
+        if (persistent) {
+            mqtt::properties props;
+            props.add(
+                {mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int>(opts.session_expiry_s)});
+            co.set_properties(std::move(props));
+        }
     } else {
-        opts.set_clean_session(true);
+        co.set_clean_session(!persistent);
     }
-    opts.set_keep_alive_interval(30s);
-    opts.set_connect_timeout(5s);
-    auto tok = cli_->connect(opts);
+    if (auto_reconnect_) {
+        co.set_automatic_reconnect(100ms, 1s);
+    }
+    co.set_keep_alive_interval(30s);
+    co.set_connect_timeout(5s);
+    auto tok = cli_->connect(co);
     if (!tok->wait_for(10s)) {
         throw std::runtime_error("test client " + client_id_ + ": no CONNACK from " + broker_url +
                                  " within 10 s");
@@ -231,7 +248,7 @@ bool test_client::pump(clock_type::time_point deadline) {
     }
     if (!msg) {
         // The client library queues an empty message when the connection is lost.
-        if (!cli_->is_connected()) {
+        if (!auto_reconnect_ && !cli_->is_connected()) {
             throw std::runtime_error("test client " + client_id_ + " lost its connection");
         }
         return true;

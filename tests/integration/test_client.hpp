@@ -18,7 +18,8 @@
 
 namespace mqtt {
 class async_client;
-}
+class connect_options;
+}  // namespace mqtt
 
 namespace llmb::itest {
 
@@ -67,10 +68,19 @@ struct response_stream {
     std::string summary() const;
 };
 
+// How a test client connects; the defaults give a clean MQTT 5 session with a unique id.
+struct client_options {
+    bool v5 = true;
+    std::string client_id;               // empty: a unique one
+    std::uint32_t session_expiry_s = 0;  // >0: a persistent session (clean start false)
+    bool auto_reconnect = false;         // reconnect by itself when the broker goes away
+};
+
 class test_client {
 public:
     // Connects with MQTT 5 (or 3.1.1 when v5 is false) and a unique client id.
     explicit test_client(const std::string& broker_url, std::string prefix = "llm", bool v5 = true);
+    test_client(const std::string& broker_url, std::string prefix, client_options opts);
     ~test_client();
     test_client(const test_client&) = delete;
     test_client& operator=(const test_client&) = delete;
@@ -128,7 +138,9 @@ private:
     std::string prefix_;
     std::string client_id_;
     bool v5_;
+    bool auto_reconnect_;
     std::unique_ptr<mqtt::async_client> cli_;
+    std::unique_ptr<mqtt::connect_options> conn_opts_;  // kept alive for reconnects (Paho 1.2)
     std::vector<received> inbox_;
 };
 

@@ -1,0 +1,194 @@
+// Faults of the MQTT side: broker restarts with streams in flight, a broker that is down when
+// the bridge starts, a bridge killed with SIGKILL and started again (big answers and stuck
+// readers are in test_bounds.cpp). Every accepted request ends with exactly one terminal event, no
+// chunk is lost (after de-duplication by seq), nothing crashes and the bridge's memory stays
+// bounded.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+#include <set>
+
+#include <mqtt/async_client.h>
+
+#include "checks.hpp"
+
+namespace llmb::itest {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A text of n ASCII bytes that is not periodic in a way that would hide a lost piece.
+std::string numbered_text(std::size_t n) {
+    std::string t;
+    for (std::size_t i = 0; t.size() < n; ++i) {
+        t += std::to_string(i) + ",";
+    }
+    t.resize(n);
+    return t;
+}
+
+// After de-duplication by seq the stream is complete: one terminal, the last one, no seq
+// missing, no violation, done's chunks/bytes agree, and the chunks join to text exactly.
+// Unlike check_done it allows the raw messages to repeat a seq (QoS 1 redelivery).
+void check_done_dedup(const response_stream& s, const std::string& text) {
+    INFO(s.summary());
+    REQUIRE_MESSAGE(s.finished(), "no terminal event arrived");
+    CHECK(s.assembler.violations().empty());
+    CHECK(s.assembler.missing() == 0);
+    CHECK(s.terminals() == 1);
+    CHECK(s.count("start") == 1);
+    const auto& done = s.last();
+    REQUIRE(done.value("type", std::string()) == "done");
+    CHECK(done.value("finish_reason", std::string()) == "stop");
+    CHECK(s.text() == text);
+    CHECK(done.value("chunks", std::uint64_t{0}) == s.count("chunk"));
+    CHECK(done.value("bytes", std::uint64_t{0}) == text.size());
+    std::set<std::uint64_t> seqs;
+    for (const auto& m : s.messages) {
+        auto j = nlohmann::json::parse(m.payload, nullptr, false);
+        REQUIRE(j.is_object());
+        seqs.insert(j.value("seq", std::uint64_t{0}));
+    }
+    CHECK(seqs.size() == s.events.size());
+    CHECK(*seqs.rbegin() + 1 == seqs.size());
+}
+
+std::size_t count_type(const test_client& c, std::string_view type) {
+    std::size_t n = 0;
+    for (const auto& m : c.inbox()) {
+        auto j = nlohmann::json::parse(m.payload, nullptr, false);
+        if (j.is_object() && j.value("type", std::string()) == type) {
+            ++n;
+        }
+    }
+    return n;
+}
+
+TEST_SUITE("resilience") {
+    TEST_CASE("three broker restarts with streams in flight lose no chunk") {
+        test_dir dir;
+        broker_options bo;
+        bo.persistence = true;
+        // mosquitto's default of 1000 queued messages per client drops what a subscriber that
+        // is reconnecting misses during a restart: an operator who wants no loss raises it.
+        bo.max_queued_messages = 100000;
+        broker mqtt(dir, bo);
+        mock_llm llm(dir);
+        bridge_options opts;
+        opts.args = {"--client-id", "resilience-bridge", "--session-expiry-s", "300"};
+        bridge br(dir, mqtt, llm.url(), opts);
+        test_client c(mqtt.url(), "llm", client_options{true, "resilience-sub", 300, true});
+        c.subscribe_client("dev");
+
+        const std::size_t streams = 4;
+        const std::string text = numbered_text(2000);  // 500 pieces, 20 ms apart: 10 s each
+        for (std::size_t i = 0; i < streams; ++i) {
+            c.publish_request("dev",
+                              echo_request("r" + std::to_string(i), text, "piece=4 delay_ms=20"));
+        }
+        const int restarts = 3;
+        for (int r = 0; r < restarts; ++r) {
+            // Restart once chunks are seen arriving again (from the bridge's resumed session).
+            const std::size_t before = count_type(c, "chunk");
+            const auto deadline = clock_type::now() + 20s;
+            while (count_type(c, "chunk") < before + 10 && clock_type::now() < deadline) {
+                c.pump(clock_type::now() + 100ms);
+            }
+            REQUIRE_MESSAGE(count_type(c, "chunk") >= before + 10,
+                            "no chunks arrived before restart " << r + 1);
+            REQUIRE_MESSAGE(count_type(c, "done") < streams,
+                            "every stream ended before restart " << r + 1);
+            MESSAGE("restart " << r + 1 << " after " << count_type(c, "chunk") << " chunks");
+            mqtt.restart();
+        }
+        std::size_t duplicates = 0;
+        for (std::size_t i = 0; i < streams; ++i) {
+            const std::string id = "r" + std::to_string(i);
+            CAPTURE(id);
+            auto s = c.collect("dev", id, 60s);
+            check_done_dedup(s, text);
+            duplicates += s.assembler.duplicates();
+        }
+        MESSAGE("broker restarts survived: " << restarts
+                                             << ", duplicates dropped by seq: " << duplicates);
+        CHECK(mqtt.starts() == 1 + restarts);
+        CHECK(br.proc().running());
+        check_serving(c, "dev", "after-restarts");
+    }
+
+    TEST_CASE("a bridge started before the broker waits, then connects and serves") {
+        test_dir dir;
+        broker mqtt(dir);
+        mock_llm llm(dir);
+        mqtt.stop();
+        process br(
+            "llm-mqtt-bridge",
+            {bridge_path(), "--log-level", "debug", "--mqtt", mqtt.url(), "--llm", llm.url()},
+            dir.path());
+        // It keeps trying (with back-off) instead of giving up.
+        REQUIRE(br.wait_stderr("cannot connect", 10s));
+        const auto first = br.stderr_size();
+        REQUIRE(br.wait_stderr("cannot connect", 10s, first));
+        CHECK(br.running());
+
+        mqtt.start();
+        test_client c(mqtt.url());
+        c.subscribe("llm/status");
+        auto online = c.wait_for(
+            "llm/status",
+            [](const received& m) { return m.payload.find("\"online\"") != std::string::npos; },
+            15s);
+        REQUIRE_MESSAGE(online.has_value(), "the bridge announced no online status");
+        c.subscribe_client("late");
+        check_serving(c, "late", "first");
+        CHECK(br.terminate() == 0);
+    }
+
+    TEST_CASE("a bridge killed with SIGKILL keeps its MQTT session and its sessions") {
+        test_dir dir;
+        broker mqtt(dir);
+        mock_llm llm(dir);
+        const auto state = dir.path() / "state";
+        bridge_options opts;
+        opts.config = dir.file("bridge.yaml");
+        write_file(opts.config, "sessions:\n  state_dir: " + state.string() + "\n");
+        opts.args = {"--client-id", "resilience-killed", "--session-expiry-s", "300"};
+        test_client c(mqtt.url());
+        c.subscribe_client("dev");
+
+        bridge first(dir, mqtt, llm.url(), opts);
+        c.publish_request(
+            "dev",
+            {{"id", "t1"}, {"session", "s1"}, {"prompt", mock_prompt("echo", "first turn")}});
+        auto t1 = c.collect("dev", "t1", 10s);
+        check_done(t1, "first turn");
+        // A stream in flight at the kill.
+        c.publish_request("dev", echo_request("mid", numbered_text(400), "piece=4 delay_ms=20"));
+        REQUIRE(c.wait_first_chunk("dev", "mid", 10s));
+        first.proc().send_signal(SIGKILL);
+        REQUIRE(first.proc().wait_exit(5s).has_value());
+
+        // Published while no bridge is connected: the broker keeps them in its session.
+        c.publish_request(
+            "dev",
+            {{"id", "t2"}, {"session", "s1"}, {"prompt", mock_prompt("echo_all", "second turn")}});
+        c.publish_request("dev", echo_request("queued", "asked while the bridge was down"));
+
+        opts.log_name = "llm-mqtt-bridge-restarted";
+        bridge second(dir, mqtt, llm.url(), opts);
+        auto t2 = c.collect("dev", "t2", 15s);
+        check_done(t2, "user:first turn|assistant:first turn|user:second turn");
+        auto q = c.collect("dev", "queued", 15s);
+        check_done(q, "asked while the bridge was down");
+        check_serving(c, "dev", "after-kill");
+    }
+}
+
+}  // namespace
+}  // namespace llmb::itest
