@@ -188,6 +188,15 @@ void check_serving(test_client& c, std::string_view client, std::string_view id)
     check_done(s, text);
 }
 
+void check_still_one_terminal(test_client& c, std::vector<response_stream>& streams) {
+    for (auto& s : streams) {
+        c.refresh(s);
+        INFO(s.summary());
+        CHECK(s.terminals() == 1);
+        CHECK(s.assembler.violations().empty());
+    }
+}
+
 void check_peak_rss(process& p, std::size_t bound_kb) {
     const auto hwm = proc_status_kb(p.pid(), "VmHWM");
     REQUIRE_MESSAGE(hwm.has_value(), "no VmHWM for " << p.name());

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -59,6 +60,10 @@ nlohmann::json upstream_request_with(const mock_llm& llm, std::string_view marke
 // Sends an echo request as `client` and checks that it is answered correctly: proof that the
 // bridge is still serving.
 void check_serving(test_client& c, std::string_view client, std::string_view id);
+
+// Takes into each stream what arrived since it was collected, and checks that each still has
+// exactly one terminal and no violation (call after a barrier, e.g. check_serving).
+void check_still_one_terminal(test_client& c, std::vector<response_stream>& streams);
 
 // The peak resident memory (VmHWM) of a program under test, in kB, is below bound_kb. The check
 // runs in plain builds only: sanitizers keep freed memory in quarantine and shadow every byte,

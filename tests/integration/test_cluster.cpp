@@ -323,12 +323,7 @@ TEST_SUITE("cluster") {
         // After two more answered requests, still one terminal per cancelled stream.
         check_serving(c, "late", "after1");
         check_serving(c, "late", "after2");
-        for (auto& s : streams) {
-            c.refresh(s);
-            INFO(s.summary());
-            CHECK(s.terminals() == 1);
-            CHECK(s.assembler.violations().empty());
-        }
+        check_still_one_terminal(c, streams);
     }
 
     TEST_CASE("a session's history is seen by whichever bridge takes the next turn") {

@@ -126,12 +126,7 @@ TEST_SUITE("limits") {
 
         // After another request as a barrier, still exactly one terminal event each.
         check_serving(c, "qe", "barrier");
-        for (auto& s : streams) {
-            c.refresh(s);
-            INFO(s.summary());
-            CHECK(s.terminals() == 1);
-            CHECK(s.assembler.violations().empty());
-        }
+        check_still_one_terminal(c, streams);
     }
 
     TEST_CASE("a client beyond its rate gets rate_limited; other clients are served") {

@@ -114,12 +114,7 @@ TEST_SUITE("overload") {
 
         // Right after, a request is served normally, and nothing more came for the others.
         check_serving(c, "after", "a1");
-        for (auto& s : streams) {
-            c.refresh(s);
-            INFO(s.summary());
-            CHECK(s.terminals() == 1);
-            CHECK(s.assembler.violations().empty());
-        }
+        check_still_one_terminal(c, streams);
         CHECK(st.br.proc().running());
     }
 }
