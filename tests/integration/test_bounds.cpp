@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -145,6 +146,37 @@ TEST_SUITE("bounds") {
         test_client other(st.mqtt.url());
         other.subscribe_client("after");
         check_serving(other, "after", "after_huge");
+    }
+
+    TEST_CASE("answers held back while the broker is stalled do not time out as silence") {
+        stack_options opts;
+        // Short timeouts, so that the watchdog looks while the answer is held back.
+        opts.bridge.args = {"--idle-timeout-ms", "300",  "--first-byte-timeout-ms", "1000",
+                            "--log-level",       "debug"};
+        stack st(opts);
+        test_client c(st.mqtt.url());
+        c.subscribe("llm/response/held/#");
+
+        constexpr std::size_t tokens = 320;  // 20 MiB: far beyond what may wait for the broker
+        c.publish_request("held",
+                          mock_request("h1", "fault=huge tokens=" + std::to_string(tokens)));
+        REQUIRE(c.wait_first_chunk("held", "h1", 10s));
+
+        // The broker stops taking anything: the bridge's queue fills and it holds the answer
+        // back. It stays stalled for several idle timeouts before it goes on.
+        const auto mark = st.br.proc().stderr_size();
+        st.mqtt.proc().send_signal(SIGSTOP);
+        const bool held = st.br.proc().wait_stderr("holding answers back", 20s, mark);
+        const auto held_at = clock_type::now();
+        // Letting time pass is the point here: five idle timeouts of being held back, past the
+        // first-byte timeout too.
+        wait_until([&] { return clock_type::now() - held_at > 1500ms; }, 3s);
+        st.mqtt.proc().send_signal(SIGCONT);
+        REQUIRE(held);
+
+        auto s = c.collect("held", "h1", 120s);
+        check_done_bytes(s, tokens * k_huge_piece);
+        CHECK(st.br.proc().stderr_text().find("stalled") == std::string::npos);
     }
 
     TEST_CASE("a subscriber that stops reading, with a small broker queue, slows nobody down") {
