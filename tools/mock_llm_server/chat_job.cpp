@@ -220,9 +220,17 @@ bool chat_job::step(std::string& out, std::int64_t now_ns, job_action& action) {
         event_.clear();
         switch (p.kind) {
             case piece_kind::reasoning:
-            case piece_kind::content:
-                format_.text(event_, p.kind, p.text, realtime_ns());
+            case piece_kind::content: {
+                const std::int64_t now = realtime_ns();
+                if (plan_.stamp) {
+                    stamped_ = "@" + std::to_string(now) + ";";
+                    stamped_.append(p.text);
+                    format_.text(event_, p.kind, stamped_, now);
+                } else {
+                    format_.text(event_, p.kind, p.text, now);
+                }
                 break;
+            }
             case piece_kind::tool_open:
                 format_.tool_open(event_, p.tool_index, plan_.reply.tool_calls()[p.tool_index],
                                   p.text, realtime_ns());

@@ -63,6 +63,7 @@ private:
     bool fault_pending_ = false;
     phase phase_ = phase::waiting;
     std::string event_;  // scratch: the event being framed
+    std::string stamped_;  // scratch: a stamped delta text
 };
 
 }  // namespace llmb::mock

@@ -78,6 +78,10 @@ bool apply_item(std::string_view item, mock_directives& d, std::string& error) {
         d.echo_all = true;
         return true;
     }
+    if (key == "stamp" && !has_value) {
+        d.stamp = true;
+        return true;
+    }
     if (!has_value) {
         error = "#mock: unknown flag '" + std::string(item) + "'";
         return false;

@@ -42,6 +42,7 @@ struct mock_directives {
     fault_kind fault = fault_kind::none;   // fault=F
     std::size_t fault_after = 2;           // fault_after=N
     std::size_t tool_calls = 1;            // tool_calls=N
+    bool stamp = false;                    // stamp: text deltas start with "@<ns>;"
 };
 
 // Removes the directive lines from text and applies their items to d. Returns false with a

@@ -84,6 +84,8 @@ and is removed from the prompt:
   reasoning=N       N reasoning_content deltas before the content
   finish=stop|length
   tool_calls=N      number of tool calls when the request has tools (default 1)
+  stamp             each streamed text delta starts with "@<ns>;": the CLOCK_REALTIME
+                    nanoseconds when it was written (for latency measurements)
   fault=F           with fault_after=N tokens (default 2) for faults that strike mid-stream:
     http_500 http_400 http_429 http_503 ctx_exceeded
                     an HTTP error with an OpenAI-style JSON body instead of the answer

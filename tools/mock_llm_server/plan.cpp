@@ -117,6 +117,7 @@ std::variant<chat_plan, request_error> make_plan(std::string_view body,
     plan.completion_tokens = plan.reply.size() + (d.fault == fault_kind::invalid_utf8 ? 1 : 0);
     plan.ttfb_ns = d.ttfb_ns;
     plan.delay_ns = d.delay_ns.value_or(defaults.delay_ns);
+    plan.stamp = d.stamp;
     return plan;
 }
 

@@ -42,6 +42,9 @@ struct chat_plan {
     std::size_t fault_at = 0;  // pieces sent before a mid-stream fault strikes
     std::int64_t ttfb_ns = 0;
     std::int64_t delay_ns = 0;
+    // Every streamed text or reasoning delta starts with "@<CLOCK_REALTIME ns>;", the moment it
+    // was written, so that a benchmark can tell how long the delta took to reach a subscriber.
+    bool stamp = false;
 };
 
 // The plan for body, or the error response to send at once (bad JSON, missing messages, a bad
