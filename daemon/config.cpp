@@ -249,7 +249,7 @@ std::vector<backend_config> read_backends(const context& ctx, const located& at)
         read_secret(ctx, m, "api_key", b.api_key);
         if (const auto v = m.get("models"))
             b.models = read_models(ctx, *v);
-        m.read_int("slots", b.slots, 1, 1024);
+        m.read_int("slots", b.slots, 1, 100000);
         m.read_int("queue", b.queue, 0, 100000);
         m.read_int("context_tokens", b.context_tokens, 128, 10000000, true);
         m.read_ms("health_interval_ms", b.health_interval, 100, 3600000, true);

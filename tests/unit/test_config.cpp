@@ -171,7 +171,7 @@ TEST_CASE("config: unknown keys are errors that name the allowed keys and the ne
 
 TEST_CASE("config: values of the wrong type") {
     check_error("backends:\n  - url: http://a\n  - url: http://b\n    slots: many\n",
-                "backends[1].slots", "many", "must be an integer from 1 to 1024, got \"many\"");
+                "backends[1].slots", "many", "must be an integer from 1 to 100000, got \"many\"");
     check_error("mqtt:\n  keep_alive_s: \"30\"\n", "mqtt.keep_alive_s", "\"30\"",
                 "got the quoted string \"30\" (write numbers without quotes)");
     check_error("projects:\n  prefix: llm\n", "projects", "prefix",
@@ -192,7 +192,7 @@ TEST_CASE("config: values of the wrong type") {
 
 TEST_CASE("config: values out of range") {
     check_error("backends:\n  - url: http://a\n    slots: 0\n", "backends[0].slots", "0",
-                "must be an integer from 1 to 1024, got 0");
+                "must be an integer from 1 to 100000, got 0");
     check_error("projects:\n  - temperature: 2.5\n", "projects[0].temperature", "2.5",
                 "must be a number from 0 to 2, got 2.5");
     check_error("grace_ms: -1\n", "grace_ms", "-1", "must be an integer from 0 to 3600000");
@@ -210,10 +210,10 @@ TEST_CASE("config: values out of range") {
 
     // The bounds themselves are accepted.
     const auto c = parse_ok(
-        "backends:\n  - url: http://a\n    slots: 1024\n    health_interval_ms: 0\n"
+        "backends:\n  - url: http://a\n    slots: 100000\n    health_interval_ms: 0\n"
         "    context_tokens: 0\nprojects:\n  - top_p: 1\n    temperature: 0\n"
         "    limits: {rate_per_second: 0, max_tokens: 1000000}\ngrace_ms: 0\n");
-    CHECK(c->backends[0].slots == 1024);
+    CHECK(c->backends[0].slots == 100000);
     CHECK(c->backends[0].health_interval == std::chrono::milliseconds(0));
     CHECK(c->projects[0].top_p == 1.0);
     CHECK(c->projects[0].temperature == 0.0);
@@ -463,11 +463,11 @@ TEST_CASE("config: an error is one line, file:line:column: path: message") {
     e.line = 12;
     e.column = 9;
     e.path = "backends[1].slots";
-    e.message = "must be an integer from 1 to 1024, got \"many\"";
+    e.message = "must be an integer from 1 to 100000, got \"many\"";
     CHECK(e.to_string() ==
-          "bridge.yaml:12:9: backends[1].slots: must be an integer from 1 to 1024, got \"many\"");
+          "bridge.yaml:12:9: backends[1].slots: must be an integer from 1 to 100000, got \"many\"");
     e.path.clear();
-    CHECK(e.to_string() == "bridge.yaml:12:9: must be an integer from 1 to 1024, got \"many\"");
+    CHECK(e.to_string() == "bridge.yaml:12:9: must be an integer from 1 to 100000, got \"many\"");
 
     const auto r = llmb::load_config("/etc/none.yaml", fake_env());
     CHECK_FALSE(r.cfg);
