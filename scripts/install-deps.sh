@@ -26,6 +26,7 @@ packages=(
     mosquitto-clients
     curl
     ca-certificates
+    gnuplot-nox
 )
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then

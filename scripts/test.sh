@@ -90,7 +90,7 @@ run_kind() {
 for k in "${kinds[@]}"; do
     case $k in
     plain) run_kind plain build "" ;;
-    asan) run_kind asan build-asan "address;undefined" ;;
+    asan) run_kind asan build-asan "address;undefined" -LE bench ;;
     tsan) run_kind tsan build-tsan "thread" -L integration ;;
     esac
 done

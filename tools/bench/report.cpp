@@ -1,0 +1,324 @@
+#include "report.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace llmb::bench {
+namespace {
+
+using json = nlohmann::json;
+
+std::string fmt(double v, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+std::string fmt_int(double v) {
+    // Thousands separated by commas: 123,456.
+    std::string digits = fmt(v, 0);
+    std::string out;
+    const std::size_t start = digits[0] == '-' ? 1 : 0;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        out += digits[i];
+        const std::size_t left = digits.size() - 1 - i;
+        if (i >= start && left > 0 && left % 3 == 0) {
+            out += ',';
+        }
+    }
+    return out;
+}
+
+struct table {
+    std::string title;
+    std::vector<std::string> head;
+    std::vector<std::vector<std::string>> rows;
+
+    void text(std::ostream& out) const {
+        std::vector<std::size_t> w(head.size());
+        for (std::size_t c = 0; c < head.size(); ++c) {
+            w[c] = head[c].size();
+            for (const auto& r : rows) {
+                w[c] = std::max(w[c], r[c].size());
+            }
+        }
+        out << "\n" << title << "\n";
+        auto line = [&](const std::vector<std::string>& cells) {
+            for (std::size_t c = 0; c < cells.size(); ++c) {
+                out << (c ? "  " : "  ") << std::string(w[c] - cells[c].size(), ' ') << cells[c];
+            }
+            out << "\n";
+        };
+        line(head);
+        for (const auto& r : rows) {
+            line(r);
+        }
+    }
+
+    void markdown(std::ostream& out) const {
+        out << "\n**" << title << "**\n\n|";
+        for (const auto& h : head) {
+            out << " " << h << " |";
+        }
+        out << "\n|";
+        for (std::size_t c = 0; c < head.size(); ++c) {
+            out << (c == 0 ? " --- |" : " ---: |");
+        }
+        out << "\n";
+        for (const auto& r : rows) {
+            out << "|";
+            for (const auto& cell : r) {
+                out << " " << cell << " |";
+            }
+            out << "\n";
+        }
+    }
+};
+
+struct target {
+    std::string name;
+    std::string goal;
+    double value;
+    std::string shown;
+    bool met;
+};
+
+double kb_per_stream(const scale_row& s) {
+    return s.streams ? (s.rss_kb - s.rss_idle_kb) / static_cast<double>(s.streams) : 0;
+}
+
+}  // namespace
+
+void report::write(const std::filesystem::path& dir, std::ostream& out) const {
+    auto m = [&](const std::string& what, std::size_t n, const std::string& metric) {
+        return median(what + "." + std::to_string(n) + "." + metric);
+    };
+    auto fraction = [&](std::size_t n) {
+        const double lower = std::min(m("broker", n, "chunks_per_s"), m("mock", n, "deltas_per_s"));
+        return lower > 0 ? m("relay", n, "chunks_per_s") / lower : 0;
+    };
+    const int repeats = options.value("repeats", 1);
+    const std::string of_runs = repeats > 1 ? " (median of " + std::to_string(repeats) + " runs)" : "";
+
+    std::vector<table> tables;
+    table thr{"Relay throughput at full speed" + of_runs,
+              {"streams", "bridge chunks/s", "broker alone", "mock alone", "bridge / lower",
+               "bridge CPU us/chunk"},
+              {}};
+    table lat{"Latency from the mock server's write to the subscriber, paced" + of_runs,
+              {"streams", "deltas/s offered", "p50 ms", "p99 ms", "max ms", "broker alone p50",
+               "broker alone p99"},
+              {}};
+    for (std::size_t n : streams) {
+        thr.rows.push_back({fmt_int(static_cast<double>(n)), fmt_int(m("relay", n, "chunks_per_s")),
+                            fmt_int(m("broker", n, "chunks_per_s")),
+                            fmt_int(m("mock", n, "deltas_per_s")), fmt(100 * fraction(n), 0) + "%",
+                            fmt(m("relay", n, "cpu_us_per_chunk"), 2)});
+        lat.rows.push_back({fmt_int(static_cast<double>(n)),
+                            fmt_int(m("latency", n, "offered_per_s")),
+                            fmt(m("latency", n, "p50_ms"), 2), fmt(m("latency", n, "p99_ms"), 2),
+                            fmt(m("latency", n, "max_ms"), 2),
+                            fmt(m("broker_latency", n, "p50_ms"), 2),
+                            fmt(m("broker_latency", n, "p99_ms"), 2)});
+    }
+    table cpu{"CPU microseconds per chunk at full speed, by program" + of_runs,
+              {"streams", "bridge", "broker", "mock", "subscriber+publisher", "broker alone: broker",
+               "broker alone: clients"},
+              {}};
+    for (std::size_t n : streams) {
+        cpu.rows.push_back({fmt_int(static_cast<double>(n)), fmt(m("relay", n, "cpu_us_per_chunk"), 2),
+                            fmt(m("relay", n, "broker_cpu_us_per_chunk"), 2),
+                            fmt(m("relay", n, "mock_cpu_us_per_chunk"), 2),
+                            fmt(m("relay", n, "clients_cpu_us_per_chunk"), 2),
+                            fmt(m("broker", n, "broker_cpu_us_per_chunk"), 2),
+                            fmt(m("broker", n, "clients_cpu_us_per_chunk"), 2)});
+    }
+    tables.push_back(thr);
+    tables.push_back(cpu);
+    tables.push_back(lat);
+
+    table co{"Coalescing: the same paced streams with flush_ms" + of_runs,
+             {"flush_ms", "messages/s", "deltas/s", "p50 ms", "p99 ms"},
+             {}};
+    for (std::size_t f : {0u, 20u, 100u}) {
+        co.rows.push_back({std::to_string(f), fmt_int(m("flush", f, "messages_per_s")),
+                           fmt_int(m("flush", f, "deltas_per_s")), fmt(m("flush", f, "p50_ms"), 2),
+                           fmt(m("flush", f, "p99_ms"), 2)});
+    }
+    tables.push_back(co);
+
+    table sc{"Scale: concurrent streams through one fresh bridge",
+             {"streams", "streaming at once", "all done", "errors", "RSS before MB",
+              "RSS with streams MB", "KB per stream"},
+             {}};
+    const scale_row* idle = nullptr;
+    for (const auto& s : scale) {
+        sc.rows.push_back({fmt_int(static_cast<double>(s.streams)),
+                           fmt_int(static_cast<double>(s.held)), s.all_done ? "yes" : "no",
+                           std::to_string(s.errors), fmt(s.rss_idle_kb / 1024, 1),
+                           fmt(s.rss_kb / 1024, 1), fmt(kb_per_stream(s), 1)});
+        if (s.cpu_idle_percent >= 0) {
+            idle = &s;
+        }
+    }
+    tables.push_back(sc);
+
+    std::vector<target> targets;
+    auto has = [&](std::size_t n) { return std::find(streams.begin(), streams.end(), n) != streams.end(); };
+    if (has(100)) {
+        targets.push_back({"relay throughput at 100 streams, of the broker alone", ">= 70%",
+                           m("relay", 100, "chunks_per_s") / std::max(1.0, m("broker", 100, "chunks_per_s")),
+                           fmt(100 * m("relay", 100, "chunks_per_s") /
+                                   std::max(1.0, m("broker", 100, "chunks_per_s")),
+                               0) + "%",
+                           m("relay", 100, "chunks_per_s") >= 0.7 * m("broker", 100, "chunks_per_s")});
+        targets.push_back({"latency p99 at 100 streams", "<= 2 ms", m("latency", 100, "p99_ms"),
+                           fmt(m("latency", 100, "p99_ms"), 2) + " ms",
+                           m("latency", 100, "p99_ms") <= 2});
+        targets.push_back({"bridge CPU per chunk at 100 streams", "<= 10 us",
+                           m("relay", 100, "cpu_us_per_chunk"),
+                           fmt(m("relay", 100, "cpu_us_per_chunk"), 2) + " us",
+                           m("relay", 100, "cpu_us_per_chunk") <= 10});
+    }
+    if (has(1000)) {
+        targets.push_back({"latency p99 at 1,000 streams", "<= 10 ms", m("latency", 1000, "p99_ms"),
+                           fmt(m("latency", 1000, "p99_ms"), 2) + " ms",
+                           m("latency", 1000, "p99_ms") <= 10});
+    }
+    for (const auto& s : scale) {
+        if (s.streams == 10000) {
+            const bool held = s.held == s.streams && s.all_done && s.errors == 0;
+            targets.push_back({"10,000 streams held, RSS per stream", "<= 32 KB", kb_per_stream(s),
+                               fmt(kb_per_stream(s), 1) + " KB" + (held ? "" : " (not all held)"),
+                               held && kb_per_stream(s) <= 32});
+        }
+    }
+    if (idle != nullptr) {
+        targets.push_back({"idle CPU", "< 0.1%", idle->cpu_idle_percent,
+                           fmt(idle->cpu_idle_percent, 3) + "% over " + fmt(idle->idle_s, 0) + " s",
+                           idle->cpu_idle_percent < 0.1});
+    }
+    table tg{"Targets", {"target", "goal", "measured", "met"}, {}};
+    for (const auto& t : targets) {
+        tg.rows.push_back({t.name, t.goal, t.shown, t.met ? "yes" : "NO"});
+    }
+    tables.push_back(tg);
+
+    std::ostringstream md;
+    md << "Machine: " << machine.value("cpu", std::string("?")) << ", "
+       << machine.value("cores", 0) << " cores, " << machine.value("kernel", std::string("?"))
+       << "; " << machine.value("date", std::string()) << "; " << fmt(seconds, 0) << " s.\n";
+    if (idle != nullptr && !scale.empty()) {
+        md << "Idle bridge: " << fmt(idle->cpu_idle_percent, 3) << "% CPU over "
+           << fmt(idle->idle_s, 0) << " s; RSS of a fresh bridge "
+           << fmt(scale.front().rss_idle_kb / 1024, 1) << " MB.\n";
+    }
+    out << "\n" << md.str();
+    for (const auto& t : tables) {
+        t.text(out);
+        t.markdown(md);
+    }
+    out << "\n";
+
+    json j;
+    j["machine"] = machine;
+    j["options"] = options;
+    j["seconds"] = seconds;
+    j["samples"] = samples;
+    for (std::size_t n : streams) {
+        j["throughput"].push_back({{"streams", n},
+                                   {"bridge_chunks_per_s", m("relay", n, "chunks_per_s")},
+                                   {"broker_chunks_per_s", m("broker", n, "chunks_per_s")},
+                                   {"mock_deltas_per_s", m("mock", n, "deltas_per_s")},
+                                   {"fraction_of_lower_ceiling", fraction(n)},
+                                   {"bridge_cpu_us_per_chunk", m("relay", n, "cpu_us_per_chunk")},
+                                   {"broker_cpu_us_per_chunk", m("relay", n, "broker_cpu_us_per_chunk")},
+                                   {"mock_cpu_us_per_chunk", m("relay", n, "mock_cpu_us_per_chunk")},
+                                   {"clients_cpu_us_per_chunk", m("relay", n, "clients_cpu_us_per_chunk")},
+                                   {"broker_alone_broker_cpu_us_per_chunk", m("broker", n, "broker_cpu_us_per_chunk")},
+                                   {"broker_alone_clients_cpu_us_per_chunk", m("broker", n, "clients_cpu_us_per_chunk")},
+                                   {"bridge_bytes_per_chunk", m("relay", n, "bytes_per_chunk")},
+                                   {"broker_bytes_per_chunk", m("broker", n, "bytes_per_chunk")}});
+        j["latency"].push_back({{"streams", n},
+                                {"offered_deltas_per_s", m("latency", n, "offered_per_s")},
+                                {"p50_ms", m("latency", n, "p50_ms")},
+                                {"p99_ms", m("latency", n, "p99_ms")},
+                                {"max_ms", m("latency", n, "max_ms")},
+                                {"broker_p50_ms", m("broker_latency", n, "p50_ms")},
+                                {"broker_p99_ms", m("broker_latency", n, "p99_ms")},
+                                {"bridge_cpu_us_per_chunk", m("latency", n, "cpu_us_per_chunk")}});
+    }
+    for (std::size_t f : {0u, 20u, 100u}) {
+        j["coalescing"].push_back({{"flush_ms", f},
+                                   {"messages_per_s", m("flush", f, "messages_per_s")},
+                                   {"deltas_per_s", m("flush", f, "deltas_per_s")},
+                                   {"p50_ms", m("flush", f, "p50_ms")},
+                                   {"p99_ms", m("flush", f, "p99_ms")}});
+    }
+    for (const auto& s : scale) {
+        j["scale"].push_back({{"streams", s.streams},
+                              {"streaming_at_once", s.held},
+                              {"all_done", s.all_done},
+                              {"errors", s.errors},
+                              {"rss_before_kb", s.rss_idle_kb},
+                              {"rss_kb", s.rss_kb},
+                              {"kb_per_stream", kb_per_stream(s)}});
+    }
+    if (idle != nullptr) {
+        j["idle"] = {{"seconds", idle->idle_s},
+                     {"cpu_percent", idle->cpu_idle_percent},
+                     {"fresh_rss_kb", scale.front().rss_idle_kb}};
+    }
+    for (const auto& t : targets) {
+        j["targets"].push_back(
+            {{"target", t.name}, {"goal", t.goal}, {"value", t.value}, {"met", t.met}});
+    }
+    std::ofstream(dir / "bench.json") << j.dump(2) << "\n";
+    std::ofstream(dir / "bench.md") << md.str();
+
+    // The plot: throughput (log scale) and latency against streams.
+    {
+        std::ofstream dat(dir / "bench.dat");
+        dat << "# streams bridge broker mock p50 p99 broker_p50 broker_p99\n";
+        for (std::size_t n : streams) {
+            dat << n << " " << m("relay", n, "chunks_per_s") << " " << m("broker", n, "chunks_per_s")
+                << " " << m("mock", n, "deltas_per_s") << " " << m("latency", n, "p50_ms") << " "
+                << m("latency", n, "p99_ms") << " " << m("broker_latency", n, "p50_ms") << " "
+                << m("broker_latency", n, "p99_ms") << "\n";
+        }
+    }
+    {
+        std::ofstream gp(dir / "bench.gp");
+        gp << "set terminal pngcairo size 1100,450 font 'sans,10'\n"
+              "set output 'bench.png'\n"
+              "set multiplot layout 1,2 title 'llm-mqtt-bridge: "
+           << machine.value("cores", 0)
+           << " cores" << of_runs
+           << "'\n"
+              "set logscale x\nset grid\nset key top left\nset xlabel 'concurrent streams'\n"
+              "set ylabel 'chunks per second'\nset format y '%.0s%c'\n"
+              "set title 'Throughput at full speed'\n"
+              "plot 'bench.dat' u 1:3 w lp lw 2 t 'broker alone', "
+              "'' u 1:4 w lp lw 2 t 'mock server alone', "
+              "'' u 1:2 w lp lw 2 t 'through the bridge'\n"
+              "set ylabel 'milliseconds'\nset format y '%g'\n"
+              "set title 'Latency, mock write to subscriber (paced)'\n"
+              "plot 'bench.dat' u 1:5 w lp lw 2 t 'bridge p50', '' u 1:6 w lp lw 2 t 'bridge p99', "
+              "'' u 1:7 w lp dt 2 t 'broker alone p50', '' u 1:8 w lp dt 2 t 'broker alone p99'\n"
+              "unset multiplot\n";
+    }
+    const std::string cmd = "command -v gnuplot >/dev/null 2>&1 && cd '" + dir.string() +
+                            "' && gnuplot bench.gp";
+    if (std::system(cmd.c_str()) == 0) {
+        out << "Wrote " << (dir / "bench.json").string() << ", " << (dir / "bench.md").string()
+            << " and " << (dir / "bench.png").string() << "\n";
+    } else {
+        out << "Wrote " << (dir / "bench.json").string() << " and "
+            << (dir / "bench.md").string() << " (no plot: gnuplot is not installed)\n";
+    }
+}
+
+}  // namespace llmb::bench

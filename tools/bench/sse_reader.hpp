@@ -1,0 +1,29 @@
+// The mock server's own ceiling: `streams` concurrent streamed chat completions read with
+// libcurl's multi interface, as the bridge reads them, but with nothing done with the deltas
+// except counting them and their stamps.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace llmb::bench {
+
+struct sse_result {
+    std::size_t deltas = 0;  // stamped content deltas read
+    std::size_t failed = 0;  // transfers that did not end with HTTP 200
+    std::int64_t first_ns = 0;
+    std::int64_t last_ns = 0;
+    std::vector<std::int64_t> latencies;  // read time minus stamp, ns
+
+    double deltas_per_s() const;
+};
+
+// POSTs `streams` requests for `tokens` stamped tokens each to base_url/v1/chat/completions
+// and reads them all to the end, or until the timeout.
+sse_result read_streams(const std::string& base_url, std::size_t streams, std::size_t tokens,
+                        std::chrono::milliseconds timeout);
+
+}  // namespace llmb::bench
