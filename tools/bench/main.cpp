@@ -59,6 +59,8 @@ bench.png when gnuplot is installed, to the output directory.
   --scale-s S        how long each stream of the scale measurement lasts (default 12): longer
                      than it takes to start them all
   --idle-s S         idle CPU measured over S seconds (default 30)
+  --qos 0|1          QoS of the bridge's response events and of the broker-alone messages
+                     (default 1, the bridge's default)
   --only LIST        run only these phases: ceilings, relay, latency, coalescing, scale
   --smoke            a quick run that checks the benchmark works (about 30 s): one repeat,
                      small sizes; its numbers are not for comparison
@@ -74,6 +76,8 @@ struct options {
     double pace_s = 3;
     double idle_s = 30;
     double scale_s = 12;  // how long each stream of the scale measurement lasts
+    int qos = 1;  // of the bridge's chunks and of the broker-alone messages
+    std::size_t inflight = 1000;  // mosquitto's max_inflight_messages
     bool smoke = false;
     std::vector<std::string> only;  // phases to run; empty: all
 };
@@ -132,6 +136,13 @@ std::optional<options> parse_options(int argc, char** argv) {
             o.pace_s = 1;
             o.idle_s = 3;
             o.scale_s = 3;
+        } else if (arg == "--qos") {
+            o.qos = std::stoi(value());
+            if (o.qos != 0 && o.qos != 1) {
+                throw std::invalid_argument("--qos is 0 or 1");
+            }
+        } else if (arg == "--inflight") {
+            o.inflight = std::stoul(value());
         } else if (arg == "--scale-s") {
             o.scale_s = std::stod(value());
         } else {
@@ -151,14 +162,16 @@ std::int64_t pace_us(std::size_t streams) {
 // Everything one benchmark run starts, and the bridges it starts on them.
 class bench_env {
 public:
-    bench_env()
-        : mqtt_(dir_, broker_opts()),
+    bench_env(int qos, std::size_t inflight)
+        : qos_(qos),
+          mqtt_(dir_, broker_opts(inflight)),
           llm_(dir_),
           sub_(mqtt_.url(), "bench-sub"),
           pub_(mqtt_.url(), "bench-pub") {
         itest::write_file(dir_.file("bridge.yaml"), bridge_yaml());
     }
 
+    int qos() const { return qos_; }
     itest::test_dir& dir() { return dir_; }
     itest::broker& mqtt() { return mqtt_; }
     itest::mock_llm& llm() { return llm_; }
@@ -182,13 +195,13 @@ public:
     }
 
 private:
-    static itest::broker_options broker_opts() {
+    static itest::broker_options broker_opts(std::size_t inflight) {
         itest::broker_options b;
         // One subscriber takes every stream: no per-client queue limit (mosquitto would drop
         // messages beyond 1,000), and a window of 1,000 unacknowledged messages each way
         // instead of 20, for the ceiling and the bridge alike.
         b.max_queued_messages = 0;
-        b.max_inflight_messages = 1000;
+        b.max_inflight_messages = inflight;
         return b;
     }
 
@@ -196,7 +209,8 @@ private:
         // The defaults, except what lets one benchmark client run thousands of requests: no
         // rate limit, enough slots, no per-client cap, no text topic (the subscriber would get
         // every slice twice), sessions in memory.
-        return "mqtt:\n  text_topic: false\n"
+        return "mqtt:\n  text_topic: false\n  qos: " + std::to_string(qos_) +
+               "\n"
                "backends:\n  - name: mock\n    url: " +
                llm_.url() +
                "\n    slots: 20000\n    queue: 1000\n"
@@ -207,6 +221,7 @@ private:
                "log_level: warn\n";
     }
 
+    int qos_;
     itest::test_dir dir_;
     itest::broker mqtt_;
     itest::mock_llm llm_;
@@ -354,13 +369,25 @@ measured relay(bench_env& env, itest::bridge& br, std::size_t n, std::size_t tok
 }
 
 // The broker alone: the same number of topics and messages of the same shape, one publisher
-// (like the bridge) and the one subscriber.
+// (like the bridge) and the one subscriber. The publisher is a process of its own, as the
+// bridge is: Paho's C library serialises all clients of one process on shared locks.
 measured broker_alone(bench_env& env, std::size_t topics, std::size_t per_topic, double rate) {
     const std::size_t first = env.next_ids(topics);
     env.sub().subscribe(response_filter, first, topics);
-    const auto start = cpu_times::now(env, -1);
-    flood(env.pub(), "llm", first, topics, per_topic, rate);
-    return finish(env, topics, start, -1, 120s, "broker alone, " + std::to_string(topics) + " topics");
+    itest::process publisher(
+        "flood-" + std::to_string(first),
+        {fs::read_symlink("/proc/self/exe").string(), "--flood", env.mqtt().url(),
+         std::to_string(first), std::to_string(topics), std::to_string(per_topic),
+         std::to_string(rate), std::to_string(env.qos())},
+        env.dir().path());
+    const auto start = cpu_times::now(env, publisher.pid());
+    measured r = finish(env, topics, start, publisher.pid(), 120s,
+                        "broker alone, " + std::to_string(topics) + " topics");
+    if (publisher.wait_exit(30s) != 0) {
+        ++failures;
+        std::cerr << "bench: the publisher failed: " << publisher.stderr_text() << "\n";
+    }
+    return r;
 }
 
 void record_chunks(const recorder& add, const arrivals& a) {
@@ -391,7 +418,7 @@ void run_repeat(bench_env& env, const options& o, int repeat, samples& s) {
             progress(tag + "broker alone, " + std::to_string(n) + " topics");
             const measured b = broker_alone(env, n, per, 0);
             record_chunks({s, "broker", n}, b.a);
-            b.cpu.record({s, "broker", n}, b.a.chunks, false);
+            b.cpu.record({s, "broker", n}, b.a.chunks, true);
 
             progress(tag + "mock server alone, " + std::to_string(n) + " streams");
             const auto cpu0 = cpu_times::now(env, -1);
@@ -544,7 +571,7 @@ int run(const options& o) {
     samples s;
     std::vector<scale_row> scales;
     {
-        bench_env env;
+        bench_env env(o.qos, o.inflight);
         progress("run directory " + env.dir().path().string());
         for (int r = 0; r < o.repeats; ++r) {
             run_repeat(env, o, r, s);
@@ -571,7 +598,8 @@ int run(const options& o) {
     rep.machine = machine_info(fd_limit);
     rep.options = {{"repeats", o.repeats},  {"streams", o.streams}, {"scale", o.scale},
                    {"chunks", o.chunks},    {"pace_s", o.pace_s},   {"idle_s", o.idle_s},
-                   {"smoke", o.smoke}};
+                   {"smoke", o.smoke},
+                   {"qos", o.qos}};
     rep.median = [&](const std::string& k) { return s.median_of(k); };
     rep.samples = s.to_json();
     rep.scale = scales;
@@ -589,8 +617,19 @@ int run(const options& o) {
 }  // namespace
 }  // namespace llmb::bench
 
+// --flood URL FIRST TOPICS PER_TOPIC RATE QOS: the publisher of a broker-alone measurement.
+int flood_main(char** argv) {
+    llmb::bench::mqtt_peer pub(argv[2], "bench-flood-" + std::string(argv[3]));
+    llmb::bench::flood(pub, "llm", std::stoul(argv[3]), std::stoul(argv[4]), std::stoul(argv[5]),
+                       std::stod(argv[6]), std::stoi(argv[7]));
+    return pub.flush(std::chrono::seconds(60)) ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
     try {
+        if (argc == 8 && std::string(argv[1]) == "--flood") {
+            return flood_main(argv);
+        }
         const auto o = llmb::bench::parse_options(argc, argv);
         if (!o) {
             return 0;

@@ -45,7 +45,8 @@ mqtt_peer::mqtt_peer(const std::string& broker_url, const std::string& client_id
         auto tok = cli_->connect(co);
         tok->wait();
         // The broker's Receive Maximum caps the window, as in the bridge.
-        const auto& props = tok->get_connect_response().get_properties();
+        const auto response = tok->get_connect_response();
+        const auto& props = response.get_properties();
         if (props.contains(mqtt::property::RECEIVE_MAXIMUM)) {
             const auto rm = mqtt::get<std::uint16_t>(props, mqtt::property::RECEIVE_MAXIMUM);
             if (rm != 0) {
@@ -80,13 +81,18 @@ void mqtt_peer::unsubscribe(const std::string& filter) {
     cli_->unsubscribe(filter)->wait();
 }
 
-void mqtt_peer::publish(const std::string& topic, std::string payload) {
+void mqtt_peer::publish(const std::string& topic, std::string payload, int qos) {
     {
         std::unique_lock lock(mu_);
-        changed_.wait(lock, [&] { return in_flight_ < window_; });
+        if (in_flight_ >= window_) {
+            // A full window waits until half of it is acknowledged: one wake-up per half
+            // window rather than one per acknowledgement.
+            refill_ = true;
+            changed_.wait(lock, [&] { return in_flight_ <= window_ / 2; });
+        }
         ++in_flight_;
     }
-    auto msg = mqtt::message::create(topic, std::move(payload), 1, false);
+    auto msg = mqtt::message::create(topic, std::move(payload), qos, false);
     cli_->publish(msg, nullptr, *delivery_);
 }
 
@@ -98,7 +104,10 @@ bool mqtt_peer::flush(std::chrono::milliseconds timeout) {
 void mqtt_peer::on_delivered() {
     std::lock_guard lock(mu_);
     --in_flight_;
-    changed_.notify_all();
+    if ((refill_ && in_flight_ <= window_ / 2) || in_flight_ == 0) {
+        refill_ = false;
+        changed_.notify_all();
+    }
 }
 
 bool mqtt_peer::wait_terminals(std::size_t n, std::chrono::milliseconds timeout) {
@@ -171,7 +180,7 @@ std::string request_topic(const std::string& prefix, std::size_t k) {
 }
 
 void flood(mqtt_peer& pub, const std::string& prefix, std::size_t first, std::size_t topics,
-           std::size_t per_topic, double rate_per_s) {
+           std::size_t per_topic, double rate_per_s, int qos) {
     std::vector<std::string> names;
     std::vector<std::string> ids;
     for (std::size_t k = first; k < first + topics; ++k) {
@@ -191,7 +200,8 @@ void flood(mqtt_peer& pub, const std::string& prefix, std::size_t first, std::si
             // The shape and size of a bridge chunk carrying one stamped word.
             pub.publish(names[k], ids[k] + std::to_string(seq) +
                                       ",\"type\":\"chunk\",\"text\":\"@" +
-                                      std::to_string(realtime_ns()) + "; word\"}");
+                                      std::to_string(realtime_ns()) + "; word\"}",
+                        qos);
             ++sent;
         }
     }

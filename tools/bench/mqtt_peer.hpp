@@ -50,8 +50,9 @@ public:
     void subscribe(const std::string& filter, std::size_t first, std::size_t count);
     void unsubscribe(const std::string& filter);
 
-    // Publishes at QoS 1; waits while a window of messages is unacknowledged.
-    void publish(const std::string& topic, std::string payload);
+    // Publishes; waits while a window of messages is unacknowledged (QoS 1: until the broker's
+    // PUBACK; QoS 0: until the library has sent it).
+    void publish(const std::string& topic, std::string payload, int qos = 1);
     // Waits until every published message is acknowledged; false at the deadline.
     bool flush(std::chrono::milliseconds timeout);
 
@@ -75,6 +76,7 @@ private:
     mutable std::mutex mu_;
     std::condition_variable changed_;
     std::size_t in_flight_ = 0;
+    bool refill_ = false;  // publish() waits for the window to drain to half
     arrivals counts_;
     std::size_t first_ = 0;
     std::vector<std::uint8_t> state_;  // per request: 0 nothing yet, 1 streaming, 2 ended
@@ -84,9 +86,9 @@ private:
 // Publishes `per_topic` chunk-shaped messages to the response topics of requests r<first> ..
 // r<first + topics - 1>, round-robin, stamped like the mock server's deltas, then one done
 // event per topic: what the bridge would send, without the bridge. rate_per_s 0: as fast as
-// the broker takes them.
+// the broker takes them. The chunks go at `qos`, the done events at QoS 1.
 void flood(mqtt_peer& pub, const std::string& prefix, std::size_t first, std::size_t topics,
-           std::size_t per_topic, double rate_per_s);
+           std::size_t per_topic, double rate_per_s, int qos);
 
 // Where benchmark request k is asked ({prefix}/request/c<k % 100>) and answered
 // ({prefix}/response/c<k % 100>/r<k>).

@@ -125,8 +125,8 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
                             fmt(m("broker_latency", n, "p99_ms"), 2)});
     }
     table cpu{"CPU microseconds per chunk at full speed, by program" + of_runs,
-              {"streams", "bridge", "broker", "mock", "subscriber+publisher", "broker alone: broker",
-               "broker alone: clients"},
+              {"streams", "bridge", "broker", "mock", "subscriber", "broker alone: broker",
+               "publisher", "subscriber"},
               {}};
     for (std::size_t n : streams) {
         cpu.rows.push_back({fmt_int(static_cast<double>(n)), fmt(m("relay", n, "cpu_us_per_chunk"), 2),
@@ -134,6 +134,7 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
                             fmt(m("relay", n, "mock_cpu_us_per_chunk"), 2),
                             fmt(m("relay", n, "clients_cpu_us_per_chunk"), 2),
                             fmt(m("broker", n, "broker_cpu_us_per_chunk"), 2),
+                            fmt(m("broker", n, "cpu_us_per_chunk"), 2),
                             fmt(m("broker", n, "clients_cpu_us_per_chunk"), 2)});
     }
     tables.push_back(thr);
@@ -239,7 +240,8 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
                                    {"mock_cpu_us_per_chunk", m("relay", n, "mock_cpu_us_per_chunk")},
                                    {"clients_cpu_us_per_chunk", m("relay", n, "clients_cpu_us_per_chunk")},
                                    {"broker_alone_broker_cpu_us_per_chunk", m("broker", n, "broker_cpu_us_per_chunk")},
-                                   {"broker_alone_clients_cpu_us_per_chunk", m("broker", n, "clients_cpu_us_per_chunk")},
+                                   {"broker_alone_publisher_cpu_us_per_chunk", m("broker", n, "cpu_us_per_chunk")},
+                                   {"broker_alone_subscriber_cpu_us_per_chunk", m("broker", n, "clients_cpu_us_per_chunk")},
                                    {"bridge_bytes_per_chunk", m("relay", n, "bytes_per_chunk")},
                                    {"broker_bytes_per_chunk", m("broker", n, "bytes_per_chunk")}});
         j["latency"].push_back({{"streams", n},
@@ -299,7 +301,7 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
            << " cores" << of_runs
            << "'\n"
               "set logscale x\nset grid\nset key top left\nset xlabel 'concurrent streams'\n"
-              "set ylabel 'chunks per second'\nset format y '%.0s%c'\n"
+              "set logscale y\nset ylabel 'chunks per second'\nset format y '10^{%L}'\n"
               "set title 'Throughput at full speed'\n"
               "plot 'bench.dat' u 1:3 w lp lw 2 t 'broker alone', "
               "'' u 1:4 w lp lw 2 t 'mock server alone', "
