@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "daemon/log.hpp"
+#include "daemon/tcp_tuning.hpp"
 
 namespace llmb {
 
@@ -385,6 +386,8 @@ void mqtt_link::schedule_reconnect() {
 void mqtt_link::on_connected(bool session_present) {
     connecting_ = false;
     backoff_ = std::chrono::milliseconds(100);
+    if (set_nodelay_to_port(broker_port(settings_.uri)) == 0)
+        get_logger("mqtt")->debug("found no socket to the broker to set TCP_NODELAY on");
     if (!persistent() || !session_present) {
         // A new session: Paho has dropped what the old connection left unacknowledged, and
         // those deliveries never complete.
