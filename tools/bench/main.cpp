@@ -152,11 +152,20 @@ std::optional<options> parse_options(int argc, char** argv) {
     return o;
 }
 
-// The time between two deltas of one stream in the paced measurements: 10 ms (100 tokens/s,
-// a fast model) up to 100 streams, then slower so that the offered load stays at 10,000
-// deltas per second.
-std::int64_t pace_us(std::size_t streams) {
-    return std::max<std::int64_t>(10'000, static_cast<std::int64_t>(streams) * 100);
+// The paced loads of the latency measurements: a model's pace per stream, capped so that all
+// streams together offer at most `cap` deltas per second (more streams, slower each, as when
+// one server shares its capacity among more requests).
+struct load {
+    const char* name;        // the metrics' prefix
+    std::int64_t every_us;   // between two deltas of one stream, before the cap
+    double cap_per_s;
+};
+constexpr load light{"latency_light", 50'000, 2'000};  // 20 tokens/s, at most 2,000/s in all
+constexpr load heavy{"latency", 10'000, 10'000};       // 100 tokens/s, at most 10,000/s
+
+std::int64_t pace_us(const load& l, std::size_t streams) {
+    return std::max<std::int64_t>(
+        l.every_us, static_cast<std::int64_t>(static_cast<double>(streams) * 1e6 / l.cap_per_s));
 }
 
 // Everything one benchmark run starts, and the bridges it starts on them.
@@ -422,7 +431,7 @@ void run_repeat(bench_env& env, const options& o, int repeat, samples& s) {
 
             progress(tag + "mock server alone, " + std::to_string(n) + " streams");
             const auto cpu0 = cpu_times::now(env, -1);
-            const sse_result m = read_streams(env.llm().url(), n, per, 120s);
+            const sse_result m = read_streams(env.llm().url(), n, per, 0, 120s);
             if (m.failed > 0) {
                 ++failures;
                 std::cerr << "bench: mock server alone: " << m.failed << " of " << n
@@ -445,27 +454,35 @@ void run_repeat(bench_env& env, const options& o, int repeat, samples& s) {
             record_chunks({s, "relay", n}, r.a);
             r.cpu.record({s, "relay", n}, r.a.chunks, true);
         }
-        if (wanted(o, "latency")) {
-            const std::int64_t pace = pace_us(n);
+        for (const load& l : {light, heavy}) {
+            if (!wanted(o, "latency")) {
+                break;
+            }
+            const std::int64_t pace = pace_us(l, n);
             const double per_s = static_cast<double>(n) * 1e6 / static_cast<double>(pace);
             const std::size_t tokens = std::max<std::size_t>(
                 5, static_cast<std::size_t>(o.pace_s * 1e6 / static_cast<double>(pace)));
             progress(tag + "latency, " + std::to_string(n) + " streams, a delta every " +
                      std::to_string(pace / 1000) + " ms");
-            const measured l = relay(env, *br, n, tokens, pace, 0, 120s);
-            record_latency({s, "latency", n}, l.latency);
-            s.add(key_of("latency", n, "offered_per_s"), per_s);
-            l.cpu.record({s, "latency", n}, l.a.chunks, true);
+            const measured m = relay(env, *br, n, tokens, pace, 0, 120s);
+            const recorder add{s, l.name, n};
+            record_latency(add, m.latency);
+            add("offered_per_s", per_s);
+            m.cpu.record(add, m.a.chunks, true);
+
+            progress(tag + "latency of the mock server alone, " + std::to_string(n) + " streams");
+            sse_result alone = read_streams(env.llm().url(), n, tokens, pace, 120s);
+            record_latency({s, std::string("mock_") + l.name, n}, summarize(alone.latencies));
 
             progress(tag + "latency of the broker alone, " + std::to_string(n) + " topics");
             const measured b = broker_alone(env, n, tokens, per_s);
-            record_latency({s, "broker_latency", n}, b.latency);
+            record_latency({s, std::string("broker_") + l.name, n}, b.latency);
         }
     }
 
     if (wanted(o, "coalescing")) {
         const std::size_t cn = o.smoke ? 10 : 100;
-        const std::int64_t pace = pace_us(cn);
+        const std::int64_t pace = pace_us(heavy, cn);
         const auto tokens = static_cast<std::size_t>(o.pace_s * 1e6 / static_cast<double>(pace));
         for (int flush : {0, 20, 100}) {
             progress(tag + "coalescing, " + std::to_string(cn) + " streams, flush_ms " +

@@ -54,14 +54,15 @@ std::size_t on_data(char* data, std::size_t size, std::size_t n, void* user) {
 }  // namespace
 
 sse_result read_streams(const std::string& base_url, std::size_t streams, std::size_t tokens,
-                        std::chrono::milliseconds timeout) {
+                        std::int64_t delay_us, std::chrono::milliseconds timeout) {
     sse_result result;
     result.latencies.reserve(streams * tokens);
     const std::string url = base_url + "/v1/chat/completions";
     const std::string body =
         "{\"model\":\"bench\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
         "\"#mock stamp tokens=" +
-        std::to_string(tokens) + "\"}]}";
+        std::to_string(tokens) + (delay_us > 0 ? " delay_us=" + std::to_string(delay_us) : "") +
+        "\"}]}";
 
     CURLM* multi = curl_multi_init();
     if (multi == nullptr) {

@@ -21,9 +21,9 @@ struct sse_result {
     double deltas_per_s() const;
 };
 
-// POSTs `streams` requests for `tokens` stamped tokens each to base_url/v1/chat/completions
-// and reads them all to the end, or until the timeout.
+// POSTs `streams` requests for `tokens` stamped tokens each (delay_us apart; 0: at full
+// speed) to base_url/v1/chat/completions and reads them all to the end, or until the timeout.
 sse_result read_streams(const std::string& base_url, std::size_t streams, std::size_t tokens,
-                        std::chrono::milliseconds timeout);
+                        std::int64_t delay_us, std::chrono::milliseconds timeout);
 
 }  // namespace llmb::bench
