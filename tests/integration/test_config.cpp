@@ -167,7 +167,7 @@ TEST_SUITE("config") {
                    "backends:\n"                                  // 5
                    "  - name: local\n"                            // 6
                    "    url: http://127.0.0.1:8080\n"             // 7
-                   "    slots: 5000\n");                          // 8: the value at column 12
+                   "    slots: 500000\n");                        // 8: the value at column 12
         auto r = check_config(dir, file, "check-bad");
         INFO("stderr: " << r.err);
         REQUIRE_MESSAGE(r.code.has_value(), "--check-config did not exit within 10 s");
@@ -180,7 +180,7 @@ TEST_SUITE("config") {
 
         auto range = lines_starting(r.err, file + ":8:12: backends[0].slots: ");
         REQUIRE(range.size() == 1);
-        CHECK(range[0].find("1024") != std::string::npos);
+        CHECK(range[0].find("100000") != std::string::npos);
         // In file order.
         CHECK(r.err.find(unknown[0]) < r.err.find(range[0]));
         // Nothing else is reported as an error of this file.
