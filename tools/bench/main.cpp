@@ -133,9 +133,9 @@ std::optional<options> parse_options(int argc, char** argv) {
             o.streams = {1, 10, 100};
             o.scale = {200, 500};
             o.chunks = 5000;
-            o.pace_s = 1;
-            o.idle_s = 3;
-            o.scale_s = 3;
+            o.pace_s = 0.7;
+            o.idle_s = 2;
+            o.scale_s = 2;
         } else if (arg == "--qos") {
             o.qos = std::stoi(value());
             if (o.qos != 0 && o.qos != 1) {
