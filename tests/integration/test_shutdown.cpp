@@ -32,6 +32,7 @@ bool is_taken(const received& m) {
 TEST_SUITE("shutdown") {
     TEST_CASE("SIGTERM with a short grace ends unfinished streams with shutting_down") {
         stack_options opts;
+        // --grace-ms 300 (default 10000): the grace must run out while the streams still go.
         opts.bridge.args = {"--grace-ms", "300"};
         stack st(opts);
         test_client c(st.mqtt.url());
@@ -70,10 +71,9 @@ TEST_SUITE("shutdown") {
         CHECK_MESSAGE(st.llm.wait_stat("active", 0, 5s), st.llm.stats().dump());
     }
 
-    TEST_CASE("SIGTERM with a long grace lets short streams finish with done") {
-        stack_options opts;
-        opts.bridge.args = {"--grace-ms", "5000"};
-        stack st(opts);
+    TEST_CASE("SIGTERM with the default grace lets short streams finish with done") {
+        // The default grace (10 s) is long enough for these half-second streams.
+        stack st;
         test_client c(st.mqtt.url());
         c.subscribe_client("sd");
         constexpr int streams = 3;

@@ -210,8 +210,8 @@ TEST_SUITE("systemd") {
         notify_listener notify(dir.file("notify.sock").string());
         const std::uint16_t port = free_port();
         process br("llm-mqtt-bridge",
-                   {bridge_path(), "--log-level", "debug", "--mqtt",
-                    "tcp://127.0.0.1:" + std::to_string(port), "--llm", llm.url()},
+                   {bridge_path(), "--mqtt", "tcp://127.0.0.1:" + std::to_string(port), "--llm",
+                    llm.url()},
                    dir.path(), {notify.env()});
         // No broker yet: the bridge tries, fails, and is not ready.
         REQUIRE(br.wait_stderr("cannot connect to tcp://127.0.0.1:", 10s));
@@ -239,6 +239,8 @@ TEST_SUITE("systemd") {
 
     TEST_CASE("STATUS follows the requests in flight and served; WATCHDOG=1 keeps coming") {
         notify_listener notify(notify_listener::unique_abstract());
+        // WATCHDOG_USEC as systemd sets it, 0.4 s instead of the usual seconds: several feeds
+        // come within the test.
         stack st(notified(notify, {"WATCHDOG_USEC=400000"}));
         auto ready = notify.wait_line("READY=1", 10s);
         REQUIRE_MESSAGE(ready, notify.dump());
@@ -272,6 +274,7 @@ TEST_SUITE("systemd") {
 
     TEST_CASE("a watchdog meant for another process (WATCHDOG_PID) is not fed") {
         notify_listener notify(notify_listener::unique_abstract());
+        // A watchdog of 0.1 s for PID 1: it would have been fed many times before STATUS ticks.
         stack st(notified(notify, {"WATCHDOG_USEC=100000", "WATCHDOG_PID=1"}));
         auto ready = notify.wait_line("READY=1", 10s);
         REQUIRE_MESSAGE(ready, notify.dump());
@@ -287,9 +290,8 @@ TEST_SUITE("systemd") {
 
     TEST_CASE("STOPPING=1 arrives when SIGTERM starts the shutdown, before the exit") {
         notify_listener notify(notify_listener::unique_abstract());
-        auto opts = notified(notify);
-        opts.bridge.args = {"--grace-ms", "10000"};
-        stack st(opts);
+        // The default grace (10 s) lets the two-second stream finish after SIGTERM.
+        stack st(notified(notify));
         REQUIRE_MESSAGE(notify.wait_line("READY=1", 10s), notify.dump());
         test_client c(st.mqtt.url());
         c.subscribe_client("sd");
