@@ -172,6 +172,10 @@ bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_u
                                            : prefix_ + "/status/" + opts.bridge_id) {
     status_ = std::make_unique<test_client>(mqtt.url(), prefix_);
     status_->subscribe(status_topic_);
+    // --log-level debug (default info): the sessions and bounds suites wait for debug lines
+    // ("user message counted by", "holding answers back"), and a failing test prints the tail of
+    // this log. Everything else is left at the bridge's defaults unless opts.args or the config
+    // file sets it; --mqtt, --llm and --prefix only say where the test's programs are.
     std::vector<std::string> argv{bridge_path(), "--log-level", "debug"};
     if (!opts.config.empty()) {
         argv.insert(argv.end(), {"--config", opts.config.string()});
@@ -250,6 +254,8 @@ limits_stack::limits_stack(const std::string& backend_keys, const std::string& r
     : mqtt(dir), llm(dir), br(dir, mqtt, "", options(backend_keys, rest)) {}
 
 bridge_options limits_stack::options(const std::string& backend_keys, const std::string& rest) {
+    // Only where the broker and the backend are: each value a test adds in backend_keys or rest
+    // carries its reason at the test.
     bridge_options o;
     o.config = dir.file("bridge.yaml");
     write_file(o.config, "mqtt:\n  url: " + mqtt.url() + "\nbackends:\n  - url: " + llm.url() +

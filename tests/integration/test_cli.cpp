@@ -8,6 +8,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// --timeout 20 (the CLI's default is 300 s): a CLI left waiting says so itself before the
+// test's 30 s deadline.
 std::vector<std::string> ask(const stack& st, const std::string& client, const std::string& q) {
     return {cli_path(), "ask", "-b", st.mqtt.url(), "-c", client, "--timeout", "20", q};
 }

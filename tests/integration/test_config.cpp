@@ -108,6 +108,7 @@ struct project_stack {
         : mqtt(dir), llm(dir, {"--models", "m1,m2"}), br(dir, mqtt, "", config_file()) {}
 
     bridge_options config_file() {
+        // Each project value below is one the tests check on its way to the server.
         auto path = dir.file("bridge.yaml");
         write_file(path,
                    "mqtt:\n"

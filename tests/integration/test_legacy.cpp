@@ -16,8 +16,8 @@ struct legacy_stack {
 
     bridge_options options() {
         bridge_options o;
-        o.prefix = "llm";
         o.config = dir.file("bridge.yaml");
+        // The maze project with legacy topics and a system prompt is what the suite is about.
         write_file(o.config, "mqtt:\n  url: " + mqtt.url() +
                                  "\n"
                                  "backends:\n"

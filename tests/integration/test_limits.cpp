@@ -63,6 +63,7 @@ const nlohmann::json* queued_status(const response_stream& s) {
 
 TEST_SUITE("limits") {
     TEST_CASE("one slot and a queue of two: two wait with positions, the fourth is overloaded") {
+        // slots 1 and queue 2 (defaults 4 and 1000) are what the test is about.
         limits_stack st("    slots: 1\n    queue: 2\n", "");
         test_client c(st.mqtt.url());
         const std::vector<std::string> clients{"qa", "qb", "qc", "qd"};
@@ -130,6 +131,7 @@ TEST_SUITE("limits") {
     }
 
     TEST_CASE("a client beyond its rate gets rate_limited; other clients are served") {
+        // A rate of 1/s with a burst of 2 (defaults 10 and 20): the third request is over it.
         limits_stack st("", llm_limits("      rate_per_second: 1\n      rate_burst: 2\n"));
         test_client c(st.mqtt.url());
         c.subscribe_client("ra");
@@ -162,6 +164,7 @@ TEST_SUITE("limits") {
     }
 
     TEST_CASE("a client beyond max_concurrent_per_client gets rate_limited while one runs") {
+        // One request at a time per client (default 16) is what the test is about.
         limits_stack st("", llm_limits("      max_concurrent_per_client: 1\n"));
         test_client c(st.mqtt.url());
         c.subscribe_client("ca");

@@ -24,6 +24,7 @@ struct metrics_stack {
 
     bridge_options options() {
         const auto path = dir.file("bridge.yaml");
+        // interval_s: 1 (default 10): each test waits for a metrics message after its requests.
         write_file(path, "metrics:\n  interval_s: 1\n");
         bridge_options o;
         o.config = path;

@@ -13,6 +13,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The default 4 slots, written out because the counts below depend on it; a queue of 16
+// (default 1000) so that 200 requests are ten times what the backend takes.
 constexpr std::size_t k_slots = 4;
 constexpr std::size_t k_queue = 16;
 constexpr std::size_t k_clients = 20;

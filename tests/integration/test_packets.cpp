@@ -84,7 +84,7 @@ TEST_SUITE("packets") {
 
     TEST_CASE("broker max_packet_size 400: everything fits and the bridge stays connected") {
         stack_options opts;
-        opts.broker.max_packet_size = 400;
+        opts.broker.max_packet_size = 400;  // the broker's limit is what the test is about
         stack st(opts);
         test_client c(st.mqtt.url());
         c.subscribe_client("b");

@@ -226,6 +226,7 @@ TEST_SUITE("sessions") {
         broker mqtt(dir);
         mock_llm llm(dir);
         const auto state = dir.path() / "state";
+        // state_dir (default none: memory only) is what the test is about.
         const auto opts = with_config(dir, "sessions:\n  state_dir: " + state.string() + "\n");
         test_client c(mqtt.url());
         c.subscribe_client("dev1");
@@ -253,6 +254,7 @@ TEST_SUITE("sessions") {
         test_dir dir;
         broker mqtt(dir);
         mock_llm llm(dir);
+        // ttl_s: 1 (default a day): the expiry is what is tested.
         bridge br(dir, mqtt, llm.url(), with_config(dir, "sessions:\n  ttl_s: 1\n"));
         test_client c(mqtt.url());
         c.subscribe_client("dev1");
@@ -273,6 +275,7 @@ TEST_SUITE("sessions") {
         // turns, as the mock counts them, would take 35 + 6 * 72 + 64 = 531 tokens.
         test_dir dir;
         broker mqtt(dir);
+        // A context of 400 tokens (default 4096) on both sides: six turns do not fit, three do.
         mock_llm llm(dir, {"--ctx", "400"});
         bridge br(dir, mqtt, llm.url(), with_config(dir, "sessions:\n  context_tokens: 400\n"));
         test_client c(mqtt.url());
@@ -333,6 +336,7 @@ TEST_SUITE("sessions") {
         // start.
         test_dir dir;
         broker mqtt(dir);
+        // A context of 135 tokens on both sides: see the arithmetic above.
         mock_llm llm(dir, {"--ctx", "135"});
         bridge br(dir, mqtt, llm.url(), with_config(dir, "sessions:\n  context_tokens: 135\n"));
         test_client c(mqtt.url());
@@ -367,6 +371,7 @@ TEST_SUITE("sessions") {
         // answers (echoes in one piece) are stored as 1 completion token each.
         test_dir dir;
         broker mqtt(dir);
+        // A context of 300 tokens on both sides: small enough that the server refuses.
         mock_llm llm(dir, {"--ctx", "300"});
         bridge br(dir, mqtt, llm.url(), with_config(dir, "sessions:\n  context_tokens: 300\n"));
         test_client c(mqtt.url());
