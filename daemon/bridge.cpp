@@ -39,11 +39,12 @@ std::vector<std::string> project_filters(const config& c) {
     return f;
 }
 
-// Where a v5 Response Topic may point: the configured prefixes, else the project's responses.
+// Where a v5 Response Topic may point: the configured prefixes, else the requesting client's
+// own responses ({prefix}/response/{client}/). "{client}" is the requester.
 std::vector<std::string> response_prefixes(const config& c, const project_config& project) {
     if (!c.mqtt.response_prefixes.empty())
         return c.mqtt.response_prefixes;
-    return {project.prefix + "/response/"};
+    return {protocol::default_response_prefix(project.prefix)};
 }
 
 bool clustered(const config& c) {
@@ -258,11 +259,12 @@ void bridge::on_request(const project_config& project, const std::string& client
     std::string topic = protocol::response_topic(project.prefix, client, decoded.id);
     if (!msg.response_topic.empty()) {
         const auto allowed = response_prefixes(*cfg_, project);
-        if (!protocol::response_topic_allowed(msg.response_topic, allowed)) {
+        if (!protocol::response_topic_allowed(msg.response_topic, allowed, client)) {
             std::string message = "the Response Topic '" + printable(msg.response_topic) +
                                   "' is not allowed: it must start with";
             for (std::size_t i = 0; i < allowed.size(); ++i)
-                message += (i == 0 ? " '" : " or '") + allowed[i] + "'";
+                message += (i == 0 ? " '" : " or '") +
+                           printable(protocol::expand_response_prefix(allowed[i], client)) + "'";
             message += " and have no wildcards";
             get_logger("bridge")->info("[{}] client={} rejected: {}", decoded.id, client, message);
             metrics_.on_rejected(protocol::error_code::bad_request);

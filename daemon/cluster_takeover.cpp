@@ -27,7 +27,7 @@ std::vector<std::string> cluster_takeover::watch_filters(const config& c) {
         return f;
     f.push_back(protocol::status_topic(c.projects.front().prefix) + "/+");
     for (const auto& p : c.mqtt.response_prefixes)
-        f.push_back(p + "#");
+        f.push_back(protocol::response_prefix_filter(p));  // "{client}" watched as '+'
     for (const auto& p : c.projects)
         f.push_back(p.prefix + "/response/#");
     std::sort(f.begin(), f.end());
@@ -52,7 +52,7 @@ bool cluster_takeover::on_message(const inbound_message& msg) {
         return true;
     }
     const bool watched = std::any_of(prefixes_.begin(), prefixes_.end(), [&](const std::string& p) {
-        return msg.topic.rfind(p, 0) == 0;
+        return protocol::under_response_prefix(msg.topic, p);
     });
     if (!watched)
         return false;

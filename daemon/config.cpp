@@ -151,7 +151,8 @@ tls_config read_tls(const context& ctx, const located& at) {
     return t;
 }
 
-// Topic prefixes a v5 Response Topic may start with: no wildcards, not empty.
+// Topic prefixes a v5 Response Topic may start with: no wildcards, not empty, "{client}" (the
+// requesting client) only as a whole level.
 std::vector<std::string> read_response_prefixes(const context& ctx, const located& at) {
     std::vector<std::string> out;
     const auto items = config_yaml::read_list(ctx.errors, at, "a list of topic prefixes");
@@ -161,10 +162,10 @@ std::vector<std::string> read_response_prefixes(const context& ctx, const locate
         const auto s = config_yaml::read_string(ctx.errors, item);
         if (!s)
             continue;
-        if (s->empty() || s->find_first_of("+#") != std::string::npos || s->front() == '$' ||
-            s->front() == '/') {
+        if (!protocol::valid_response_prefix(*s)) {
             ctx.errors.add(item.mark, item.path,
-                           "must be a topic prefix without wildcards, '$' or a leading '/', got " +
+                           "must be a topic prefix without wildcards, '$' or a leading '/', "
+                           "with {client} only as a whole level before more levels, got " +
                                config_yaml::in_quotes(*s));
             continue;
         }

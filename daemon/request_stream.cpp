@@ -184,8 +184,14 @@ bool request_stream::on_data(long http_status, std::string_view bytes) {
         return false;
     http_status_ = http_status;
     last_data_ = clock::now();
-    if (!first_byte_)
+    if (!first_byte_) {
         first_byte_ = last_data_;
+        // The watchdog waits for the first-byte deadline; from now on silence is measured
+        // against the idle timeout, which may come much sooner.
+        if (watchdog_ != 0)
+            svc_.loop.cancel_timer(watchdog_);
+        arm_watchdog();
+    }
 
     if (!is_success(http_status)) {
         const std::size_t room = max_error_body - std::min(body_.size(), max_error_body);

@@ -64,6 +64,14 @@ broker::broker(const test_dir& dir, broker_options opts) : dir_(dir) {
                 conf += "allow_anonymous true\n";
             }
         }
+        if (opts.tls_cert_file.empty() && !opts.password_file.empty()) {
+            // Accounts on the plain listener: no anonymous clients, each reads and writes what
+            // the ACL file lets it.
+            conf += "allow_anonymous false\npassword_file " + opts.password_file.string() + "\n";
+            if (!opts.acl_file.empty()) {
+                conf += "acl_file " + opts.acl_file.string() + "\n";
+            }
+        }
         write_file(dir.file("mosquitto.conf"), conf);
         if (launch("mosquitto")) {
             return;
@@ -170,7 +178,7 @@ bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_u
     : prefix_(opts.prefix),
       status_topic_(opts.bridge_id.empty() ? prefix_ + "/status"
                                            : prefix_ + "/status/" + opts.bridge_id) {
-    status_ = std::make_unique<test_client>(mqtt.url(), prefix_);
+    status_ = std::make_unique<test_client>(mqtt.url(), prefix_, opts.status_client);
     status_->subscribe(status_topic_);
     // --log-level debug (default info): the sessions and bounds suites wait for debug lines
     // ("user message counted by", "holding answers back"), and a failing test prints the tail of

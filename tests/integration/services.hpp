@@ -27,7 +27,9 @@ struct broker_options {
     std::filesystem::path tls_key_file;
     std::filesystem::path tls_ca_file;
     bool tls_require_certificate = false;  // the TLS listener demands a client certificate
-    std::filesystem::path password_file;   // set: the TLS listener takes no anonymous clients
+    // set: the TLS listener takes no anonymous clients; without a TLS listener, the plain one
+    std::filesystem::path password_file;
+    std::filesystem::path acl_file{};  // mosquitto's acl_file (with password_file, plain listener)
     // persistence true with its database in the test directory: sessions, subscriptions and
     // queued QoS 1 messages survive stop()/start() (SIGTERM makes mosquitto save them).
     bool persistence = false;
@@ -96,6 +98,9 @@ struct bridge_options {
     // {prefix}/status/{bridge_id}, and its log files are named after it.
     std::string bridge_id;
     std::string log_name;  // names the log files instead of llm-mqtt-bridge (a restarted bridge)
+    // How the client that follows the bridge's status connects (e.g. with an account the
+    // broker's ACL lets read the status topic).
+    client_options status_client{};
 };
 
 class bridge {

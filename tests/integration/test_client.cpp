@@ -143,6 +143,10 @@ test_client::test_client(const std::string& broker_url, std::string prefix, clie
     if (auto_reconnect_) {
         co.set_automatic_reconnect(100ms, 1s);
     }
+    if (!opts.username.empty()) {
+        co.set_user_name(opts.username);
+        co.set_password(opts.password);
+    }
     co.set_keep_alive_interval(30s);
     co.set_connect_timeout(5s);
     auto tok = cli_->connect(co);

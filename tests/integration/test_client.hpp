@@ -74,6 +74,8 @@ struct client_options {
     std::string client_id;               // empty: a unique one
     std::uint32_t session_expiry_s = 0;  // >0: a persistent session (clean start false)
     bool auto_reconnect = false;         // reconnect by itself when the broker goes away
+    std::string username{};              // empty: none (an anonymous client)
+    std::string password{};
 };
 
 class test_client {

@@ -48,7 +48,8 @@ TEST_SUITE("faults") {
 
     TEST_CASE("a stalled stream and a silent server give upstream_timeout") {
         stack_options opts;
-        opts.bridge.args = {"--idle-timeout-ms", "300", "--first-byte-timeout-ms", "1000"};
+        opts.bridge.args = {"--idle-timeout-ms", "300",          // the stall ends quickly
+                            "--first-byte-timeout-ms", "1000"};  // below the mock's 5 s ttfb
         stack st(opts);
         test_client c(st.mqtt.url());
         c.subscribe_client("f");

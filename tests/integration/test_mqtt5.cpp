@@ -135,9 +135,11 @@ TEST_SUITE("mqtt5") {
         watcher.subscribe("$SYS/x");
         test_client c(st.mqtt.url());
         c.subscribe_client("dev2");
-        // Published as dev2, so that anything on llm/request/dev1 comes from the bridge.
-        const std::vector<std::string> refused{"other/topic", "llm/response/+/x",
-                                               "llm/request/dev1", "$SYS/x"};
+        // Published as dev2, so that anything on llm/request/dev1 comes from the bridge. By
+        // default dev2 may only name topics under its own llm/response/dev2/: not dev1's.
+        const std::vector<std::string> refused{
+            "other/topic", "llm/response/+/x",         "llm/request/dev1",
+            "$SYS/x",      "llm/response/dev1/stolen", "llm/response/dev2"};
         for (std::size_t i = 0; i < refused.size(); ++i) {
             const std::string id = "bad" + std::to_string(i);
             const std::string corr = binary_correlation(id);
@@ -164,6 +166,8 @@ TEST_SUITE("mqtt5") {
             CHECK(m.topic != "other/topic");
             CHECK(m.topic != "llm/request/dev1");
             CHECK(m.topic != "$SYS/x");
+            CHECK(m.topic.rfind("llm/response/dev1/", 0) != 0);
+            CHECK(m.topic != "llm/response/dev2");
             CHECK(m.topic.find('+') == std::string::npos);
         }
         CHECK(messages_on(watcher, "llm/response/dev2/barrier") > 0);
@@ -190,6 +194,26 @@ TEST_SUITE("mqtt5") {
         check_serving(c, "dev1", "barrier");
         CHECK(messages_on(c, "llm/response/dev1/x") == 0);
         CHECK(messages_on(c, "llm/response/dev1/d1") == 0);
+    }
+
+    TEST_CASE("a configured prefix with {client} confines each client to its own topics") {
+        config_stack st("mqtt:\n  response_prefixes: [\"devices/{client}/\"]\n");
+        test_client c(st.mqtt.url());
+        c.subscribe("devices/#");
+        c.subscribe_client("dev1");
+        const std::string corr = binary_correlation("own");
+        c.publish_request_with("dev1", echo_request("k1", "to my own"), {"devices/dev1/a", corr});
+        auto s = c.collect_at("devices/dev1/a", "dev1", "k1", 10s);
+        check_done(s, "to my own");
+        check_correlation(s, corr);
+
+        // Another client's topics under the same prefix are refused.
+        c.publish_request_with("dev1", echo_request("k2", "refused"), {"devices/dev9/a", corr});
+        auto refused = c.collect("dev1", "k2", 10s);
+        check_error(refused, "bad_request");
+        check_correlation(refused, corr);
+        check_serving(c, "dev1", "barrier");
+        CHECK(messages_on(c, "devices/dev9/a") == 0);
     }
 
     TEST_CASE("Correlation Data without a Response Topic: default topic, correlation everywhere") {

@@ -285,6 +285,12 @@ TEST_CASE("config: MQTT 5 response prefixes and chunk expiry") {
     check_error("mqtt:\n  response_prefixes: [\"$SYS/\"]\n", "mqtt.response_prefixes[0]", "\"$SYS",
                 "without wildcards");
     check_error("mqtt:\n  chunk_expiry_s: -1\n", "mqtt.chunk_expiry_s", "-1", "");
+    const auto own = parse_ok("mqtt:\n  response_prefixes: [\"devices/{client}/answers/\"]\n");
+    CHECK(own->mqtt.response_prefixes == std::vector<std::string>{"devices/{client}/answers/"});
+    check_error("mqtt:\n  response_prefixes: [\"devices/x{client}/\"]\n",
+                "mqtt.response_prefixes[0]", "\"devices", "{client} only as a whole level");
+    check_error("mqtt:\n  response_prefixes: [\"devices/{clients}/\"]\n",
+                "mqtt.response_prefixes[0]", "\"devices", "{client} only as a whole level");
 }
 
 TEST_CASE("config: cluster, metrics and shared sessions") {

@@ -120,19 +120,74 @@ TEST_CASE("shared_filter puts a group in front of a filter") {
 
 TEST_CASE("response_topic_allowed: under an allowed prefix, no wildcards, not the prefix alone") {
     const std::vector<std::string> allowed = {"llm/response/", "devices/"};
-    CHECK(p::response_topic_allowed("llm/response/dev1/r1", allowed));
-    CHECK(p::response_topic_allowed("llm/response/x", allowed));
-    CHECK(p::response_topic_allowed("devices/kitchen/answers", allowed));
-    CHECK_FALSE(p::response_topic_allowed("llm/response/", allowed));
-    CHECK_FALSE(p::response_topic_allowed("llm/request/dev1", allowed));
-    CHECK_FALSE(p::response_topic_allowed("llm/responses/x", allowed));
-    CHECK_FALSE(p::response_topic_allowed("llm/status", allowed));
-    CHECK_FALSE(p::response_topic_allowed("$SYS/broker", allowed));
-    CHECK_FALSE(p::response_topic_allowed("llm/response/+/r1", allowed));
-    CHECK_FALSE(p::response_topic_allowed("llm/response/#", allowed));
-    CHECK_FALSE(p::response_topic_allowed(std::string("llm/response/a\0b", 16), allowed));
-    CHECK_FALSE(p::response_topic_allowed("llm/response/" + std::string(65535, 'a'), allowed));
-    CHECK_FALSE(p::response_topic_allowed("", allowed));
-    CHECK_FALSE(p::response_topic_allowed("llm/response/x", {}));
-    CHECK_FALSE(p::response_topic_allowed("anything", {""}));
+    CHECK(p::response_topic_allowed("llm/response/dev1/r1", allowed, "dev1"));
+    CHECK(p::response_topic_allowed("llm/response/x", allowed, "dev1"));
+    CHECK(p::response_topic_allowed("devices/kitchen/answers", allowed, "dev1"));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/", allowed, "dev1"));
+    CHECK_FALSE(p::response_topic_allowed("llm/request/dev1", allowed, "dev1"));
+    CHECK_FALSE(p::response_topic_allowed("llm/responses/x", allowed, "dev1"));
+    CHECK_FALSE(p::response_topic_allowed("llm/status", allowed, "dev1"));
+    CHECK_FALSE(p::response_topic_allowed("$SYS/broker", allowed, "dev1"));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/+/r1", allowed, "dev1"));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/#", allowed, "dev1"));
+    CHECK_FALSE(p::response_topic_allowed(std::string("llm/response/a\0b", 16), allowed, "dev1"));
+    CHECK_FALSE(
+        p::response_topic_allowed("llm/response/" + std::string(65535, 'a'), allowed, "dev1"));
+    CHECK_FALSE(p::response_topic_allowed("", allowed, "dev1"));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/x", {}, "dev1"));
+    CHECK_FALSE(p::response_topic_allowed("anything", {""}, "dev1"));
+}
+
+TEST_CASE("response_topic_allowed: {client} confines a Response Topic to the requester's own") {
+    const std::vector<std::string> allowed = {p::default_response_prefix("llm")};
+    CHECK(allowed.front() == "llm/response/{client}/");
+    CHECK(p::response_topic_allowed("llm/response/A/r1", allowed, "A"));
+    CHECK(p::response_topic_allowed("llm/response/A/x/y", allowed, "A"));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/B/r1", allowed, "A"));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/AB/r1", allowed, "A"));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/A/", allowed, "A"));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/A", allowed, "A"));
+    CHECK_FALSE(p::response_topic_allowed("llm/response/x", allowed, "A"));
+
+    const std::vector<std::string> two = {"site/{client}/in/{client}/", "shared/"};
+    CHECK(p::response_topic_allowed("site/A/in/A/r", two, "A"));
+    CHECK_FALSE(p::response_topic_allowed("site/A/in/B/r", two, "A"));
+    CHECK(p::response_topic_allowed("shared/r", two, "A"));
+}
+
+TEST_CASE("valid_response_prefix: {client} only as a whole level with more after it") {
+    CHECK(p::valid_response_prefix("llm/response/"));
+    CHECK(p::valid_response_prefix("devices/"));
+    CHECK(p::valid_response_prefix("llm/response/{client}/"));
+    CHECK(p::valid_response_prefix("{client}/answers/"));
+    CHECK(p::valid_response_prefix("a/{client}/b/{client}/"));
+    CHECK_FALSE(p::valid_response_prefix(""));
+    CHECK_FALSE(p::valid_response_prefix("llm/+/"));
+    CHECK_FALSE(p::valid_response_prefix("llm/#"));
+    CHECK_FALSE(p::valid_response_prefix("$SYS/"));
+    CHECK_FALSE(p::valid_response_prefix("/llm/"));
+    CHECK_FALSE(p::valid_response_prefix("llm/response/{client}"));
+    CHECK_FALSE(p::valid_response_prefix("llm/response/x{client}/"));
+    CHECK_FALSE(p::valid_response_prefix("llm/response/{client}x/"));
+    CHECK_FALSE(p::valid_response_prefix("llm/response/{clinet}/"));
+    CHECK_FALSE(p::valid_response_prefix("llm/{client/"));
+    CHECK_FALSE(p::valid_response_prefix("llm/client}/"));
+}
+
+TEST_CASE("response prefixes with {client}: expanded, as a filter, matched per level") {
+    CHECK(p::expand_response_prefix("llm/response/{client}/", "A") == "llm/response/A/");
+    CHECK(p::expand_response_prefix("a/{client}/b/{client}/", "x") == "a/x/b/x/");
+    CHECK(p::expand_response_prefix("devices/", "A") == "devices/");
+    CHECK(p::response_prefix_filter("llm/response/{client}/") == "llm/response/+/#");
+    CHECK(p::response_prefix_filter("devices/") == "devices/#");
+
+    CHECK(p::under_response_prefix("llm/response/A/r1", "llm/response/{client}/"));
+    CHECK(p::under_response_prefix("llm/response/B/x/y", "llm/response/{client}/"));
+    CHECK_FALSE(p::under_response_prefix("llm/response//r1", "llm/response/{client}/"));
+    CHECK_FALSE(p::under_response_prefix("llm/response/A", "llm/response/{client}/"));
+    CHECK_FALSE(p::under_response_prefix("llm/text/A/r1", "llm/response/{client}/"));
+    CHECK(p::under_response_prefix("a/x/b/y/z", "a/{client}/b/{client}/"));
+    CHECK_FALSE(p::under_response_prefix("a/x/c/y/z", "a/{client}/b/{client}/"));
+    CHECK(p::under_response_prefix("devices/k", "devices/"));
+    CHECK_FALSE(p::under_response_prefix("device/k", "devices/"));
 }
