@@ -144,6 +144,8 @@ bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
 bridge::~bridge() {
     if (prune_timer_ != 0)
         loop_.cancel_timer(prune_timer_);
+    if (journal_timer_ != 0)
+        loop_.cancel_timer(journal_timer_);
     // Requests still here (the loop ended early) get their terminal from their destructors.
     active_.clear();
 }
@@ -156,10 +158,62 @@ void bridge::start() {
         "llm-mqtt-bridge {} starting: broker {}, {} backend(s), projects {}{}", LLMB_VERSION,
         cfg_->mqtt.url, cfg_->backends.size(), prefixes,
         cfg_->source.empty() ? "" : ", config " + cfg_->source);
+    end_unfinished();
     sessions_.start();
     mqtt_.start();
     metrics_publisher_.configure(*cfg_);
     prune_limits();
+}
+
+void bridge::end_unfinished() {
+    const auto log = get_logger("bridge");
+    const std::string& dir = cfg_->sessions.state_dir;
+    if (dir.empty()) {
+        log->info(
+            "no sessions.state_dir: requests in flight when the bridge is killed or crashes get "
+            "no terminal event after a restart");
+        return;
+    }
+    // A bridge of a cluster may share the directory with its peers: each keeps its own file.
+    const std::string file_name =
+        clustered(*cfg_) ? "inflight-" + cluster_bridge_id(*cfg_) + ".journal" : "inflight.journal";
+    const auto left = journal_.open(dir, file_name);
+    for (const auto& w : journal_.take_warnings())
+        log->warn("{}", w);
+    const protocol::error err{protocol::error_code::shutting_down,
+                              "the bridge restarted before this request finished; send it again",
+                              1000};
+    for (const auto& e : left) {
+        const bool sent =
+            e.legacy
+                ? event_sender::legacy(mqtt_, cfg_->mqtt.qos, e.topic, e.id, cfg_->mqtt.max_packet)
+                      .send_error(err)
+                : event_sender::send_lone_error(mqtt_, cfg_->mqtt.qos, e.topic, e.id, e.next_seq,
+                                                err, e.correlation, e.limit, cfg_->mqtt.max_packet);
+        // The online status goes out ahead of everything queued before the connection.
+        journal_.ending(e.handle, mqtt_.published() + mqtt_.queued() + 1);
+        log->warn("[{}] client={} ended after a restart: shutting_down at seq {}{}", e.id,
+                  printable(e.client), e.next_seq, sent ? "" : " (does not fit)");
+    }
+    if (journal_.enabled()) {
+        log->info("in-flight journal {}: {} request(s) left unfinished by the last run",
+                  journal_.path(), left.size());
+        sweep_journal();
+    }
+}
+
+void bridge::sweep_journal() {
+    journal_.sweep(mqtt_.published() -
+                   std::min(mqtt_.published(), std::uint64_t{mqtt_.in_flight()}));
+    journal_.flush();
+    for (const auto& w : journal_.take_warnings())
+        get_logger("bridge")->warn("{}", w);
+    if (!journal_.enabled())
+        return;
+    journal_timer_ = loop_.add_timer(std::chrono::seconds(1), [this] {
+        journal_timer_ = 0;
+        sweep_journal();
+    });
 }
 
 void bridge::prune_limits() {
@@ -377,6 +431,8 @@ void bridge::accept(const project_config& project, const std::string& client,
                "this client sends requests faster than allowed; slow down", retry_after);
         return;
     }
+    if (journal_.enabled())
+        sender.record_in(journal_, project.prefix, client);
     auto turn = sessions_.prepare(project, client, req);
     apply_project_defaults(req, project);
     auto stream = std::make_unique<request_stream>(services_, cfg_, project, client, std::move(req),
@@ -475,7 +531,15 @@ void bridge::finish_shutdown() {
     }
     sessions_.stop();
     metrics_publisher_.stop();
+    if (journal_timer_ != 0) {
+        loop_.cancel_timer(journal_timer_);
+        journal_timer_ = 0;
+    }
     mqtt_.shutdown(std::chrono::milliseconds(5000), [this] {
+        // What the broker took is over; what it did not is ended at the next start.
+        journal_.sweep(mqtt_.published() -
+                       std::min(mqtt_.published(), std::uint64_t{mqtt_.in_flight()}));
+        journal_.flush();
         get_logger("bridge")->info("stopped after serving {} requests", served_);
         if (on_stopped_)
             on_stopped_();
