@@ -5,6 +5,8 @@
 
 #include <signal.h>
 
+#include <fstream>
+
 #include "checks.hpp"
 
 namespace llmb::itest {
@@ -74,6 +76,20 @@ TEST_SUITE("defaults.bridge_kill") {
                 << std::chrono::duration_cast<ms>(last_terminal - restarted).count()
                 << " ms after it was started");
         check_serving(c, "dev-a", "after-restart");
+        // Once the broker has taken their terminals the journal holds no request: every begin
+        // record has its end record (the restart would otherwise end them again).
+        const auto journal = dir.path() / "state" / "inflight.journal";
+        const auto records = [&](char kind) {
+            std::ifstream in(journal);
+            std::size_t n = 0;
+            for (std::string line; std::getline(in, line);) {
+                if (!line.empty() && line[0] == kind)
+                    ++n;
+            }
+            return n;
+        };
+        CHECK_MESSAGE(wait_until([&] { return records('B') == 21 && records('E') == 21; }, 5s),
+                      records('B') << " begin and " << records('E') << " end records");
         // Nothing more arrives for the streams that were ended.
         std::vector<response_stream> ended;
         for (const auto& [client, id] : streams)
