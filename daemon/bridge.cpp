@@ -145,6 +145,8 @@ bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
 bridge::~bridge() {
     if (prune_timer_ != 0)
         loop_.cancel_timer(prune_timer_);
+    if (journal_timer_ != 0)
+        loop_.cancel_timer(journal_timer_);
     // Requests still here (the loop ended early) get their terminal from their destructors.
     active_.clear();
 }
@@ -157,6 +159,7 @@ void bridge::start() {
         "llm-mqtt-bridge {} starting: broker {}, {} backend(s), projects {}{}", LLMB_VERSION,
         cfg_->mqtt.url, cfg_->backends.size(), prefixes,
         cfg_->source.empty() ? "" : ", config " + cfg_->source);
+    end_unfinished();
     sessions_.start();
     mqtt_.start();
     metrics_publisher_.configure(*cfg_);
@@ -379,6 +382,8 @@ void bridge::accept(const project_config& project, const std::string& client,
                "this client sends requests faster than allowed; slow down", retry_after);
         return;
     }
+    if (journal_.enabled())
+        sender.record_in(journal_, project.prefix, client);
     auto turn = sessions_.prepare(project, client, req);
     apply_project_defaults(req, project);
     auto stream = std::make_unique<request_stream>(services_, cfg_, project, client, std::move(req),
@@ -477,7 +482,15 @@ void bridge::finish_shutdown() {
     }
     sessions_.stop();
     metrics_publisher_.stop();
+    if (journal_timer_ != 0) {
+        loop_.cancel_timer(journal_timer_);
+        journal_timer_ = 0;
+    }
     mqtt_.shutdown(std::chrono::milliseconds(5000), [this] {
+        // What the broker took is over; what it did not is ended at the next start.
+        journal_.sweep(mqtt_.published() -
+                       std::min(mqtt_.published(), std::uint64_t{mqtt_.in_flight()}));
+        journal_.flush();
         get_logger("bridge")->info("stopped after serving {} requests", served_);
         if (on_stopped_)
             on_stopped_();

@@ -20,6 +20,7 @@
 #include "daemon/metrics_publisher.hpp"
 #include "daemon/mqtt_link.hpp"
 #include "daemon/rate_limiter.hpp"
+#include "daemon/request_journal.hpp"
 #include "daemon/request_stream.hpp"
 #include "daemon/session_service.hpp"
 
@@ -65,6 +66,11 @@ private:
                      const protocol::error& err, std::size_t request_limit,
                      const std::string& correlation = {});
     void prune_limits();
+    // Opens the in-flight journal and ends what a killed run left unfinished (before anything
+    // new is served: those errors are the first messages queued).
+    void end_unfinished();
+    // Ends the journal's requests whose terminal the broker has taken, writes what is buffered.
+    void sweep_journal();
     void on_finished(request_stream& stream);
     void finish_shutdown();
     std::string generate_id();
@@ -79,6 +85,8 @@ private:
     stream_services services_;
     session_service sessions_;
     metrics_publisher metrics_publisher_;
+    request_journal journal_;  // off without a state directory
+    event_loop::timer_id journal_timer_ = 0;
     std::unique_ptr<cluster_takeover> takeover_;  // a bridge of a cluster that takes over
     std::unordered_map<std::string, std::unique_ptr<request_stream>> active_;
     std::unordered_map<std::string, std::unique_ptr<rate_limiter>> limiters_;  // by prefix

@@ -98,10 +98,14 @@ bool event_sender::send(std::string_view type,
         legacy_text_.clear();
         return true;
     }
+    const std::uint64_t first = seq_;
     const std::string json = encode(seq_);
     auto split = protocol::split_event(id_, seq_, type, json, payload_budget(topic_, chunk_props_));
     if (!split.ok)
         return false;
+    // A terminal takes the seq it is sent at: should it never reach the device, the error a
+    // restarted bridge sends there does; should it, that error is a duplicate the device drops.
+    record_seq(type == "done" || type == "error" ? first : seq_);
     for (auto& p : split.payloads)
         mqtt_.publish(topic_, std::move(p), qos_, false, event_props());
     return true;
@@ -122,6 +126,7 @@ bool event_sender::send_text(std::string_view text, bool reasoning, std::uint64_
                                         payload_budget(topic_, chunk_props_), raw_limit);
     if (!split.ok)
         return false;
+    record_seq(seq_);
     for (std::size_t i = 0; i < split.payloads.size(); ++i) {
         mqtt_.publish(topic_, std::move(split.payloads[i]), qos_, false, &chunk_props_);
         if (!text_topic_.empty() && !reasoning) {
@@ -130,6 +135,37 @@ bool event_sender::send_text(std::string_view text, bool reasoning, std::uint64_
     }
     chunks += split.payloads.size();
     return true;
+}
+
+void event_sender::record_in(request_journal& journal, std::string project, std::string client) {
+    journal_entry e;
+    e.next_seq = seq_;
+    e.limit = legacy_ ? 0 : limit();
+    e.legacy = legacy_;
+    e.project = std::move(project);
+    e.client = std::move(client);
+    e.id = id_;
+    e.topic = topic_;
+    e.correlation = event_props_.correlation;
+    journal_handle_ = journal.begin(std::move(e));
+    journal_ = journal_handle_ != 0 ? &journal : nullptr;
+    if (journal_ != nullptr)
+        journal_->flush();
+}
+
+void event_sender::record_seq(std::uint64_t next_seq) {
+    if (journal_ == nullptr)
+        return;
+    journal_->note_seq(journal_handle_, next_seq);
+    journal_->flush();
+}
+
+void event_sender::ended() {
+    if (journal_ == nullptr)
+        return;
+    // The terminal's packets are the last ones queued: the request ends once they complete.
+    journal_->ending(journal_handle_, mqtt_.published() + mqtt_.queued());
+    journal_ = nullptr;
 }
 
 }  // namespace llmb

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "daemon/mqtt_link.hpp"
+#include "daemon/request_journal.hpp"
 #include "protocol/error.hpp"
 
 namespace llmb {
@@ -52,6 +53,12 @@ public:
                                 const protocol::error& err, const std::string& correlation,
                                 std::size_t request_limit, std::size_t config_limit);
 
+    // Records this request in the in-flight journal (call before the first send): from now on
+    // its next seq is written before each event is handed to the MQTT link, and the seq a
+    // terminal takes before the terminal. ended() tells the journal the terminal was handed over.
+    void record_in(request_journal& journal, std::string project, std::string client);
+    void ended();
+
     std::uint64_t next_seq() const noexcept { return seq_; }
     const std::string& id() const noexcept { return id_; }
     const std::string& topic() const noexcept { return topic_; }
@@ -75,8 +82,13 @@ private:
     publish_properties event_props_;
     publish_properties chunk_props_;
     publish_properties text_props_;
+    // Writes the seq a terminal sent now would carry to the journal, before a publish.
+    void record_seq(std::uint64_t next_seq);
+
     bool legacy_ = false;
     std::string legacy_text_;
+    request_journal* journal_ = nullptr;
+    std::uint64_t journal_handle_ = 0;
 };
 
 }  // namespace llmb

@@ -407,6 +407,7 @@ void request_stream::finish(outcome how, const terminal_event& terminal, std::st
         get_logger("bridge")->error("[{}] the terminal event cannot be sent within {} bytes",
                                     req_.id, sender_.limit());
     }
+    sender_.ended();
     const auto now = clock::now();
     const std::string model = upstream_model_.empty() ? effective_model() : upstream_model_;
     const auto log = get_logger("bridge");

@@ -1,0 +1,102 @@
+// A lone bridge killed with SIGKILL: started the same way again, it ends every stream the killed
+// run left unfinished with a retryable shutting_down error at the stream's next seq, before it
+// serves anything new.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <fstream>
+
+#include "checks.hpp"
+
+namespace llmb::itest {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool is_taken(const received& m) {
+    auto j = nlohmann::json::parse(m.payload, nullptr, false);
+    std::string type = j.is_object() ? j.value("type", std::string()) : std::string();
+    return type == "chunk" || (type == "status" && j.value("status", std::string()) == "queued");
+}
+
+TEST_SUITE("defaults.bridge_kill") {
+    TEST_CASE("a bridge killed mid-stream ends its 20 streams after a restart") {
+        test_dir dir;
+        broker mqtt(dir);
+        mock_llm llm(dir);
+        bridge_options opts;
+        opts.config = dir.file("bridge.yaml");
+        // The feature under test keeps its journal in the state directory.
+        write_file(opts.config,
+                   "sessions:\n  state_dir: " + (dir.path() / "state").string() + "\n");
+        test_client c(mqtt.url());
+        // Two devices: the default limit of requests per client is 16.
+        const std::vector<std::string> clients{"dev-a", "dev-b"};
+        for (const auto& client : clients)
+            c.subscribe_client(client);
+
+        std::vector<std::pair<std::string, std::string>> streams;  // client, id
+        {
+            bridge first(dir, mqtt, llm.url(), opts);
+            for (int i = 0; i < 20; ++i) {
+                const auto& client = clients[static_cast<std::size_t>(i) % 2];
+                streams.emplace_back(client, "k" + std::to_string(i));
+                c.publish_request(client,
+                                  mock_request(streams.back().second, "tokens=100000 delay_ms=20"));
+            }
+            // The backend's default slots run 4 of them, the rest wait in the queue: each is in
+            // flight once it has a chunk or a queued status.
+            for (const auto& [client, id] : streams) {
+                REQUIRE_MESSAGE(c.wait_for("llm/response/" + client + "/" + id, is_taken, 10s),
+                                id << " got neither a chunk nor a queued status");
+            }
+            first.proc().send_signal(SIGKILL);
+            REQUIRE(first.proc().wait_exit(5s).has_value());
+        }
+
+        opts.log_name = "llm-mqtt-bridge-restarted";
+        const auto restarted = clock_type::now();
+        bridge second(dir, mqtt, llm.url(), opts);
+        const auto deadline = restarted + 15s;
+        auto last_terminal = restarted;
+        for (const auto& [client, id] : streams) {
+            CAPTURE(id);
+            const auto left = std::chrono::duration_cast<ms>(deadline - clock_type::now());
+            auto s = c.collect(client, id, std::max(left, ms{1}));
+            if (s.finished())
+                last_terminal = std::max(last_terminal, clock_type::now());
+            // One terminal, after every event the killed bridge sent, with no seq left out.
+            check_error(s, "shutting_down");
+            CHECK(s.terminals() == 1);
+            CHECK(s.last().value("retryable", false));
+            check_seqs(s);
+        }
+        MESSAGE("the restarted bridge ended the 20 streams "
+                << std::chrono::duration_cast<ms>(last_terminal - restarted).count()
+                << " ms after it was started");
+        check_serving(c, "dev-a", "after-restart");
+        // Once the broker has taken their terminals the journal holds no request: every begin
+        // record has its end record (the restart would otherwise end them again).
+        const auto journal = dir.path() / "state" / "inflight.journal";
+        const auto records = [&](char kind) {
+            std::ifstream in(journal);
+            std::size_t n = 0;
+            for (std::string line; std::getline(in, line);) {
+                if (!line.empty() && line[0] == kind)
+                    ++n;
+            }
+            return n;
+        };
+        CHECK_MESSAGE(wait_until([&] { return records('B') == 21 && records('E') == 21; }, 5s),
+                      records('B') << " begin and " << records('E') << " end records");
+        // Nothing more arrives for the streams that were ended.
+        std::vector<response_stream> ended;
+        for (const auto& [client, id] : streams)
+            ended.push_back(c.collect(client, id, 1ms));
+        check_still_one_terminal(c, ended);
+    }
+}
+
+}  // namespace
+}  // namespace llmb::itest
