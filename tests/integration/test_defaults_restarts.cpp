@@ -3,8 +3,8 @@
 // publishes it again after the reconnect, so a device with a persistent session on a broker
 // that keeps its sessions (persistence on, SIGTERM) gets every event. Where the broker itself
 // forgets the device (no persistence, or SIGKILL before it saved anything), the device gets
-// what is published once it has subscribed again: each stream has one terminal at most, the bridge
-// serves on, and what the device missed is counted and printed.
+// what is published once it has subscribed again: each stream has one terminal at most, the
+// bridge serves on, and what the device missed is counted and printed.
 #include <doctest/doctest.h>
 
 #include <csignal>
