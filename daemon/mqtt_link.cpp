@@ -68,24 +68,37 @@ inbound_message to_inbound(const mqtt::message& msg) {
 }  // namespace
 
 // Paho listeners run on the library's thread: they only count or hand over to the loop.
+// A delivery carries the id of its held message as the token's user context.
 class mqtt_link::delivery_listener : public mqtt::iaction_listener {
 public:
     explicit delivery_listener(mqtt_link& link) : link_(link) {}
-    void on_success(const mqtt::token&) override {
-        link_.acked_.fetch_add(1, std::memory_order_relaxed);
-        link_.loop_.wake();
-    }
+    void on_success(const mqtt::token& tok) override { hand_over(tok); }
     void on_failure(const mqtt::token& tok) override {
-        link_.failed_.fetch_add(1, std::memory_order_relaxed);
         const int rc = tok.get_return_code();
         const int reason = static_cast<int>(tok.get_reason_code());
-        link_.loop_.post([rc, reason] {
-            get_logger("mqtt")->warn("a publish failed (code {}, reason {})", rc, reason);
-        });
-        link_.loop_.wake();
+        // Refused by the broker (a v5 PUBACK reason code): final, not published again. Any
+        // other failure is the connection's: the message stays held and goes again after the
+        // reconnect.
+        const bool refused = reason >= 0x80 && reason < 0xFF;
+        if (refused) {
+            link_.loop_.post([rc, reason] {
+                get_logger("mqtt")->warn("the broker refused a publish (code {}, reason {})", rc,
+                                         reason);
+            });
+            hand_over(tok);
+        }
     }
 
 private:
+    void hand_over(const mqtt::token& tok) {
+        const auto id = reinterpret_cast<std::uintptr_t>(tok.get_user_context());
+        {
+            std::lock_guard<std::mutex> lock(link_.completions_mutex_);
+            link_.completions_.push_back(static_cast<std::uint64_t>(id));
+        }
+        link_.loop_.wake();
+    }
+
     mqtt_link& link_;
 };
 
@@ -389,17 +402,20 @@ void mqtt_link::on_connected(bool session_present) {
     if (set_nodelay_to_port(broker_port(settings_.uri)) == 0)
         get_logger("mqtt")->debug("found no socket to the broker to set TCP_NODELAY on");
     if (!persistent() || !session_present) {
-        // A new session: Paho has dropped what the old connection left unacknowledged, and
-        // those deliveries never complete.
-        if (persistent() && in_flight_ != 0) {
-            get_logger("mqtt")->warn(
-                "the broker kept no session for us: {} unacknowledged messages are lost",
-                in_flight_);
+        // A new session: whatever the old connection left unacknowledged is published again,
+        // in order and before anything newer (devices drop the duplicates by seq).
+        republish_unacknowledged();
+    } else {
+        // A resumed session: Paho sends the unacknowledged QoS 1 publishes again itself and
+        // their deliveries complete as usual; QoS 0 ones it may have dropped are forgotten.
+        std::vector<std::uint64_t> qos0;
+        for (std::size_t i = 0; i < held_.size(); ++i) {
+            if (!held_[i].done && held_[i].m.qos == 0)
+                qos0.push_back(base_id_ + i);
         }
-        in_flight_ = 0;
+        for (const auto id : qos0)
+            complete(id);
     }
-    // A resumed session: Paho sends the unacknowledged publishes again and their
-    // acknowledgements count down in_flight_ as usual.
     get_logger("mqtt")->info(
         "connected to {} (MQTT {}, broker max packet {}, {})", settings_.uri,
         settings_.version == protocol::mqtt_version::v5 ? "5" : "3.1.1",
@@ -442,8 +458,6 @@ void mqtt_link::on_lost(const std::string& cause) {
     const bool was_ready = ready_;
     ready_ = false;
     connecting_ = false;
-    if (!persistent())
-        in_flight_ = 0;  // a clean start drops them; a resumed session sends them again
     if (stopping_) {
         finish_shutdown();
         return;
@@ -455,11 +469,64 @@ void mqtt_link::on_lost(const std::string& cause) {
 }
 
 void mqtt_link::on_deliveries() {
-    const auto done = acked_.exchange(0, std::memory_order_acq_rel) +
-                      failed_.exchange(0, std::memory_order_acq_rel);
-    in_flight_ -= std::min<std::size_t>(in_flight_, static_cast<std::size_t>(done));
+    take_completions();
     pump();
     maybe_finish_shutdown();
+}
+
+void mqtt_link::take_completions() {
+    {
+        std::lock_guard<std::mutex> lock(completions_mutex_);
+        completions_taken_.swap(completions_);
+    }
+    for (const auto id : completions_taken_)
+        complete(id);
+    completions_taken_.clear();
+}
+
+// A delivery completed: its message is no longer held. Ids from before a republish are no
+// longer known and are ignored.
+void mqtt_link::complete(std::uint64_t id) {
+    if (id < base_id_ || id - base_id_ >= held_.size())
+        return;
+    auto& h = held_[static_cast<std::size_t>(id - base_id_)];
+    if (h.done)
+        return;
+    h.done = true;
+    --in_flight_;
+    queued_bytes_ -= std::min(queued_bytes_, h.m.topic.size() + h.m.payload.size());
+    h.m = outbound{};
+    while (!held_.empty() && held_.front().done) {
+        held_.pop_front();
+        ++base_id_;
+    }
+    check_backlog();
+}
+
+// After a reconnect on which the broker resumed no session: the held QoS 1 messages go back to
+// the front of the queue in their order (their bytes are still counted), QoS 0 ones are let go.
+void mqtt_link::republish_unacknowledged() {
+    take_completions();  // those acknowledged before the connection went
+    std::size_t again = 0;
+    for (auto it = held_.rbegin(); it != held_.rend(); ++it) {
+        if (it->done)
+            continue;
+        if (it->m.qos == 0) {
+            queued_bytes_ -= std::min(queued_bytes_, it->m.topic.size() + it->m.payload.size());
+            continue;
+        }
+        queue_.push_front(std::move(it->m));
+        ++again;
+    }
+    base_id_ += held_.size();
+    held_.clear();
+    in_flight_ = 0;
+    if (again != 0) {
+        get_logger("mqtt")->info(
+            "the broker kept no session for us: publishing {} unacknowledged messages again",
+            again);
+    }
+    check_backlog();
 }
 
 void mqtt_link::publish(std::string topic, std::string payload, int qos, bool retain,
@@ -481,7 +548,7 @@ void mqtt_link::enqueue(outbound m, bool front) {
     check_backlog();
 }
 
-void mqtt_link::pop_front() {
+void mqtt_link::drop_front() {
     const auto& m = queue_.front();
     queued_bytes_ -= std::min(queued_bytes_, m.topic.size() + m.payload.size());
     queue_.pop_front();
@@ -538,7 +605,7 @@ void mqtt_link::pump() {
     while (ready_ && !queue_.empty() && in_flight_ < window_) {
         auto& m = queue_.front();
         if (too_large(m)) {
-            pop_front();
+            drop_front();
             continue;
         }
         try {
@@ -552,7 +619,9 @@ void mqtt_link::pump() {
                                static_cast<std::int32_t>(m.props.expiry_s)});
                 msg->set_properties(std::move(props));
             }
-            client_->publish(msg, nullptr, *delivery_listener_);
+            const std::uint64_t id = base_id_ + held_.size();
+            client_->publish(msg, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)),
+                             *delivery_listener_);
         } catch (const mqtt::exception& e) {
             // The client refused (disconnected or its buffer is full): keep the message.
             get_logger("mqtt")->debug("publish deferred: {}", e.what());
@@ -560,7 +629,9 @@ void mqtt_link::pump() {
         }
         ++in_flight_;
         ++published_;
-        pop_front();
+        // Held until delivered; its bytes count until then.
+        held_.push_back(held{std::move(m), false});
+        queue_.pop_front();
     }
     check_backlog();
 }

@@ -13,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,9 @@ struct mqtt_settings {
     protocol::mqtt_version version = protocol::mqtt_version::v5;
     int keep_alive_s = 30;
     // 0: clean start. >0: a persistent session (see mqtt_config::session_expiry_s): Paho sends
-    // the unacknowledged QoS 1 publishes again when the broker resumes the session.
+    // the unacknowledged QoS 1 publishes again when the broker resumes the session. Either way
+    // the link keeps every QoS 1 message until the broker acknowledges it, and publishes it
+    // again itself after a reconnect on which the broker resumed no session.
     std::uint32_t session_expiry_s = 0;
     std::string username;
     std::string password;  // never logged
@@ -89,7 +92,8 @@ public:
     // Bytes the properties add to a PUBLISH on this connection (none on MQTT 3.1.1).
     std::size_t properties_size(const publish_properties& props) const noexcept;
     std::size_t queued() const noexcept { return queue_.size(); }
-    // Bytes (topics and payloads) of the queued messages not yet handed to the client library.
+    // Bytes (topics and payloads) of the messages the broker has not acknowledged yet: queued,
+    // or handed to the client library and held to be published again after a reconnect.
     std::size_t queued_bytes() const noexcept { return queued_bytes_; }
     // Backpressure: on_change(true) once the queued bytes exceed high, on_change(false) once
     // they are back at low or below. It may be called from inside publish().
@@ -107,6 +111,12 @@ private:
         bool retain;
         publish_properties props;
     };
+    // A message handed to the client library, held until its delivery completes. Its id is
+    // base_id_ + its index in held_, and rides on the delivery as the token's user context.
+    struct held {
+        outbound m;
+        bool done = false;
+    };
     class delivery_listener;
     class connect_listener;
     class subscribe_listener;
@@ -121,12 +131,15 @@ private:
     void on_subscribed();
     void on_lost(const std::string& cause);
     void on_deliveries();
+    void take_completions();
+    void complete(std::uint64_t id);
+    void republish_unacknowledged();
     void pump();
     bool too_large(const outbound& m) const;
     bool persistent() const noexcept { return settings_.session_expiry_s != 0; }
     bool uses_tls() const noexcept { return settings_.uri.rfind("ssl://", 0) == 0; }
     void enqueue(outbound m, bool front);
-    void pop_front();
+    void drop_front();
     void check_backlog();
     void maybe_finish_shutdown();
     void finish_shutdown();
@@ -143,16 +156,21 @@ private:
     std::unique_ptr<connect_listener> connect_listener_;
     std::unique_ptr<subscribe_listener> subscribe_listener_;
     std::unique_ptr<tls_check> tls_check_;  // running after a failed TLS connect
-    std::atomic<std::uint64_t> acked_{0};
-    std::atomic<std::uint64_t> failed_{0};
+    // Ids of completed deliveries, filled by the client library's thread and swapped out by
+    // the loop: one short lock per acknowledgement, nothing allocated once the vectors grew.
+    std::mutex completions_mutex_;
+    std::vector<std::uint64_t> completions_;
+    std::vector<std::uint64_t> completions_taken_;  // the loop's side of the swap
     std::deque<outbound> queue_;
+    std::deque<held> held_;
+    std::uint64_t base_id_ = 1;  // the id of held_.front(); ids start at 1
     std::size_t queued_bytes_ = 0;
     std::size_t backlog_high_ = 0;  // 0: no backlog handler
     std::size_t backlog_low_ = 0;
     std::function<void(bool)> on_backlog_;
     bool backlogged_ = false;
-    std::size_t in_flight_ = 0;
-    std::size_t window_ = 20;  // settings_.window limited by the broker; set on connect
+    std::size_t in_flight_ = 0;  // held_ entries not done
+    std::size_t window_ = 20;    // settings_.window limited by the broker; set on connect
     std::uint64_t published_ = 0;
     std::size_t broker_max_packet_ = 0;
     bool connecting_ = false;

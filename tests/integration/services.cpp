@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <csignal>
+
 #include <stdexcept>
 #include <utility>
 
@@ -97,6 +99,13 @@ bool broker::launch(const std::string& name) {
 
 void broker::stop() {
     proc_->terminate(10s);
+}
+
+void broker::kill() {
+    proc_->send_signal(SIGKILL);
+    if (!proc_->wait_exit(10s)) {
+        throw std::runtime_error("mosquitto did not exit after SIGKILL");
+    }
 }
 
 void broker::start() {

@@ -48,6 +48,8 @@ public:
 
     // Stops mosquitto with SIGTERM (it saves its database) and waits for it to exit.
     void stop();
+    // Kills mosquitto with SIGKILL (it saves nothing: a crash) and waits for it to exit.
+    void kill();
     // Starts it again on the same port(s) with the same configuration; waits until it listens.
     void start();
     void restart() {

@@ -115,7 +115,7 @@ std::string response_stream::summary() const {
 // ---------------------------------------------------------------------------------------------
 
 test_client::test_client(const std::string& broker_url, std::string prefix, bool v5)
-    : test_client(broker_url, std::move(prefix), client_options{v5, {}, 0, false}) {}
+    : test_client(broker_url, std::move(prefix), client_options{v5, {}, 0, false, false}) {}
 
 test_client::test_client(const std::string& broker_url, std::string prefix, client_options opts)
     : prefix_(std::move(prefix)),
@@ -154,6 +154,15 @@ test_client::test_client(const std::string& broker_url, std::string prefix, clie
         throw std::runtime_error("test client " + client_id_ + ": no CONNACK from " + broker_url +
                                  " within 10 s");
     }
+    if (auto_reconnect_ && opts.resubscribe) {
+        // Runs on the client library's thread: subscribes without waiting for the SUBACK.
+        cli_->set_connected_handler([this](const std::string&) {
+            std::lock_guard<std::mutex> lock(filters_mutex_);
+            for (const auto& [filter, qos] : filters_) {
+                cli_->subscribe(filter, qos);
+            }
+        });
+    }
 }
 
 test_client::~test_client() {
@@ -172,6 +181,10 @@ bool test_client::connected() const {
 }
 
 void test_client::subscribe(const std::string& filter, int qos) {
+    {
+        std::lock_guard<std::mutex> lock(filters_mutex_);
+        filters_.emplace_back(filter, qos);
+    }
     auto tok = cli_->subscribe(filter, qos);
     if (!tok->wait_for(10s)) {
         throw std::runtime_error("no SUBACK for " + filter + " within 10 s");

@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -74,6 +76,9 @@ struct client_options {
     std::string client_id;               // empty: a unique one
     std::uint32_t session_expiry_s = 0;  // >0: a persistent session (clean start false)
     bool auto_reconnect = false;         // reconnect by itself when the broker goes away
+    // With auto_reconnect: subscribe every filter again on each reconnect, as a device does for
+    // a broker that lost its session (one without persistence).
+    bool resubscribe = false;
     std::string username{};              // empty: none (an anonymous client)
     std::string password{};
 };
@@ -143,6 +148,8 @@ private:
     bool auto_reconnect_;
     std::unique_ptr<mqtt::async_client> cli_;
     std::unique_ptr<mqtt::connect_options> conn_opts_;  // kept alive for reconnects (Paho 1.2)
+    std::mutex filters_mutex_;  // filters_ is read on the client library's thread
+    std::vector<std::pair<std::string, int>> filters_;  // subscribed so far, for resubscribe
     std::vector<received> inbox_;
 };
 

@@ -81,9 +81,11 @@ TEST_SUITE("resilience") {
         broker mqtt(dir, bo);
         mock_llm llm(dir);
         bridge_options opts;
+        // A persistent bridge session: the broker resumes it, and the MQTT library sends the
+        // unacknowledged events again (defaults.restarts covers the default clean start).
         opts.args = {"--client-id", "resilience-bridge", "--session-expiry-s", "300"};
         bridge br(dir, mqtt, llm.url(), opts);
-        test_client c(mqtt.url(), "llm", client_options{true, "resilience-sub", 300, true});
+        test_client c(mqtt.url(), "llm", client_options{true, "resilience-sub", 300, true, false});
         c.subscribe_client("dev");
 
         const std::size_t streams = 4;
@@ -158,6 +160,7 @@ TEST_SUITE("resilience") {
         bridge_options opts;
         opts.config = dir.file("bridge.yaml");
         write_file(opts.config, "sessions:\n  state_dir: " + state.string() + "\n");
+        // A persistent bridge session: the broker keeps the requests published while it is down.
         opts.args = {"--client-id", "resilience-killed", "--session-expiry-s", "300"};
         test_client c(mqtt.url());
         c.subscribe_client("dev");
