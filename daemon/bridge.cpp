@@ -488,8 +488,7 @@ void bridge::finish_shutdown() {
     }
     mqtt_.shutdown(std::chrono::milliseconds(5000), [this] {
         // What the broker took is over; what it did not is ended at the next start.
-        journal_.sweep(mqtt_.published() -
-                       std::min(mqtt_.published(), std::uint64_t{mqtt_.in_flight()}));
+        journal_.sweep(mqtt_.settled_through());
         journal_.flush();
         get_logger("bridge")->info("stopped after serving {} requests", served_);
         if (on_stopped_)

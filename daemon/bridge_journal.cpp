@@ -33,8 +33,7 @@ void bridge::end_unfinished() {
                       .send_error(err)
                 : event_sender::send_lone_error(mqtt_, cfg_->mqtt.qos, e.topic, e.id, e.next_seq,
                                                 err, e.correlation, e.limit, cfg_->mqtt.max_packet);
-        // The online status goes out ahead of everything queued before the connection.
-        journal_.ending(e.handle, mqtt_.published() + mqtt_.queued() + 1);
+        journal_.ending(e.handle, mqtt_.last_ticket());
         log->warn("[{}] client={} ended after a restart: shutting_down at seq {}{}", e.id,
                   printable(e.client), e.next_seq, sent ? "" : " (does not fit)");
     }
@@ -46,8 +45,7 @@ void bridge::end_unfinished() {
 }
 
 void bridge::sweep_journal() {
-    journal_.sweep(mqtt_.published() -
-                   std::min(mqtt_.published(), std::uint64_t{mqtt_.in_flight()}));
+    journal_.sweep(mqtt_.settled_through());
     journal_.flush();
     for (const auto& w : journal_.take_warnings())
         get_logger("bridge")->warn("{}", w);

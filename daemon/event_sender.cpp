@@ -163,8 +163,8 @@ void event_sender::record_seq(std::uint64_t next_seq) {
 void event_sender::ended() {
     if (journal_ == nullptr)
         return;
-    // The terminal's packets are the last ones queued: the request ends once they complete.
-    journal_->ending(journal_handle_, mqtt_.published() + mqtt_.queued());
+    // The terminal's packets are the last ones queued: the request ends once they are settled.
+    journal_->ending(journal_handle_, mqtt_.last_ticket());
     journal_ = nullptr;
 }
 

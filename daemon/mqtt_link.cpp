@@ -540,12 +540,24 @@ void mqtt_link::publish(std::string topic, std::string payload, int qos, bool re
 }
 
 void mqtt_link::enqueue(outbound m, bool front) {
+    m.ticket = ++last_ticket_;
     queued_bytes_ += m.topic.size() + m.payload.size();
     if (front)
         queue_.push_front(std::move(m));
     else
         queue_.push_back(std::move(m));
     check_backlog();
+}
+
+std::uint64_t mqtt_link::settled_through() const noexcept {
+    std::uint64_t lowest = last_ticket_ + 1;  // the oldest message not settled
+    for (const auto& h : held_) {
+        if (!h.done)
+            lowest = std::min(lowest, h.m.ticket);
+    }
+    for (const auto& m : queue_)
+        lowest = std::min(lowest, m.ticket);
+    return lowest - 1;
 }
 
 void mqtt_link::drop_front() {

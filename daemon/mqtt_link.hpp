@@ -102,6 +102,12 @@ public:
     bool backlogged() const noexcept { return backlogged_; }
     std::size_t in_flight() const noexcept { return in_flight_; }
     std::uint64_t published() const noexcept { return published_; }
+    // Every queued message gets a ticket, counting up from 1: the ticket of the latest one.
+    std::uint64_t last_ticket() const noexcept { return last_ticket_; }
+    // Every message with a ticket up to this one is settled: acknowledged by the broker, failed
+    // or dropped; none of them will be sent (again). A scan of what is held and queued: for
+    // periodic checks, not the hot path.
+    std::uint64_t settled_through() const noexcept;
 
 private:
     struct outbound {
@@ -110,6 +116,7 @@ private:
         int qos;
         bool retain;
         publish_properties props;
+        std::uint64_t ticket{};  // its place in the order of publish() calls (see last_ticket)
     };
     // A message handed to the client library, held until its delivery completes. Its id is
     // base_id_ + its index in held_, and rides on the delivery as the token's user context.
@@ -172,6 +179,7 @@ private:
     std::size_t in_flight_ = 0;  // held_ entries not done
     std::size_t window_ = 20;    // settings_.window limited by the broker; set on connect
     std::uint64_t published_ = 0;
+    std::uint64_t last_ticket_ = 0;
     std::size_t broker_max_packet_ = 0;
     bool connecting_ = false;
     bool ready_ = false;

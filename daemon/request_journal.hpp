@@ -9,8 +9,9 @@
 // live entries at open and whenever it has grown past its bound.
 //
 // A request's entry goes once its terminal has been handed over and the broker has
-// acknowledged it (or the publish failed): ending() names the terminal's place in the order of
-// publishes, sweep() is told how many publishes have completed.
+// acknowledged it (or the publish failed): ending() names the terminal's ticket (its place in the
+// order of publishes, mqtt_link::last_ticket), sweep() the ticket up to which every publish is
+// settled (mqtt_link::settled_through).
 #pragma once
 
 #include <cstddef>
@@ -44,10 +45,10 @@ public:
     std::uint64_t begin(journal_entry e);
     // The request's next seq is now next_seq (nothing is buffered when it did not change).
     void note_seq(std::uint64_t handle, std::uint64_t next_seq);
-    // The request's terminal was handed over as publish number ordinal (counted from the start).
+    // The request's terminal was queued as publish number ordinal (counted from the start).
     void ending(std::uint64_t handle, std::uint64_t ordinal);
-    // completed publishes have been acknowledged or have failed: the requests whose terminal is
-    // among them are ended.
+    // Publishes up to number completed have been acknowledged, have failed or were dropped: the
+    // requests whose terminal is among them are ended.
     void sweep(std::uint64_t completed);
     // Writes what is buffered with one write(); compacts when the file grew past its bound.
     void flush();
