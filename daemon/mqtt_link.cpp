@@ -358,7 +358,8 @@ void mqtt_link::on_connect_failed(int rc, int reason) {
         why = "the broker refused the connection: " + refusal_words(reason);
     } else if (rc > 0) {  // a 3.1.1 CONNACK return code (0xFF above: Paho's "no reason code")
         why = "the broker refused the connection: " + refusal_words(rc);
-    } else if (failure == protocol::connect_failure::closed_before_connack) {
+    } else if (failure == protocol::connect_failure::closed_before_connack && !uses_tls()) {
+        // (With TLS the check below says more: a refused client certificate looks the same.)
         why = "the broker closed the connection before answering the CONNECT";
     }
     if (pick_version(failure, why))
@@ -412,7 +413,7 @@ bool mqtt_link::pick_version(protocol::connect_failure failure, const std::strin
         case protocol::version_picker::step::retry:
             break;
     }
-    if (refused_v5 && picker_.choice() == protocol::version_choice::v5) {
+    if (refused_v5 && picker_.choice() == protocol::version_choice::v5 && !why.empty()) {
         get_logger("mqtt")->warn(
             "cannot connect to {}: {}; the broker may not speak MQTT 5 (mqtt.version is 5; auto "
             "falls back to 3.1.1); retrying in {} ms",
