@@ -187,8 +187,11 @@ mqtt_config read_mqtt(const context& ctx, const located& at) {
         c.url = "ssl://" + c.url.substr(8);
     m.read("client_id", c.client_id);
     if (const auto v = m.get("version")) {
-        if (const auto s = config_yaml::read_choice(ctx.errors, *v, {"5", "3.1.1"}))
-            c.version = *s == "5" ? protocol::mqtt_version::v5 : protocol::mqtt_version::v3_1_1;
+        if (const auto s = config_yaml::read_choice(ctx.errors, *v, {"auto", "5", "3.1.1"})) {
+            c.version = *s == "auto" ? protocol::version_choice::automatic
+                        : *s == "5"  ? protocol::version_choice::v5
+                                     : protocol::version_choice::v3_1_1;
+        }
     }
     m.read_int("keep_alive_s", c.keep_alive_s, 5, 3600);
     m.read_int("session_expiry_s", c.session_expiry_s, 1, 4294967295LL, true);

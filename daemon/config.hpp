@@ -15,6 +15,7 @@
 
 #include "protocol/packet.hpp"
 #include "protocol/request.hpp"
+#include "protocol/version_fallback.hpp"
 
 namespace llmb {
 
@@ -31,7 +32,8 @@ struct tls_config {
 struct mqtt_config {
     std::string url = "tcp://127.0.0.1:1883";  // tcp://, mqtt://, or ssl://, mqtts:// (TLS)
     std::string client_id;                     // empty: llm-mqtt-bridge-<host>-<pid>
-    protocol::mqtt_version version = protocol::mqtt_version::v5;
+    // auto: MQTT 5, and 3.1.1 for a broker that refuses 5; "5" or "3.1.1": that version only.
+    protocol::version_choice version = protocol::version_choice::automatic;
     int keep_alive_s = 30;  // 5..3600
     // 0: a clean start on every connect. >0: a persistent session the broker keeps this many
     // seconds after a disconnect (clean_start false + Session Expiry Interval on MQTT 5,

@@ -192,40 +192,59 @@ mqtt_link::mqtt_link(event_loop& loop, http_client& http, mqtt_settings settings
       settings_(std::move(settings)),
       on_message_(std::move(on_message)),
       on_ready_(std::move(on_ready)),
-      on_down_(std::move(on_down)) {
-    const bool v5 = settings_.version == protocol::mqtt_version::v5;
+      on_down_(std::move(on_down)),
+      picker_(settings_.version) {
+    delivery_listener_ = std::make_unique<delivery_listener>(*this);
+    connect_listener_ = std::make_unique<connect_listener>(*this);
+    subscribe_listener_ = std::make_unique<subscribe_listener>(*this);
+    make_client();
+    loop_.set_wake_handler([this] { on_deliveries(); });
+}
+
+// Paho fixes the protocol version when a client is created: another version is another client.
+void mqtt_link::make_client() {
+    if (client_) {
+        try {
+            client_->set_message_callback(nullptr);
+            client_->set_connection_lost_handler(nullptr);
+            client_->set_disconnected_handler(nullptr);
+        } catch (const std::exception&) {
+        }
+        connect_token_.reset();
+        client_.reset();
+        in_flight_ = 0;  // the old client's unacknowledged publishes went with it
+    }
+    const bool v5 = version() == protocol::mqtt_version::v5;
     const int version = v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     mqtt::create_options create(version, 1 << 20);
     client_ =
         std::make_unique<mqtt::async_client>(settings_.uri, settings_.client_id, create, nullptr);
-    delivery_listener_ = std::make_unique<delivery_listener>(*this);
-    connect_listener_ = std::make_unique<connect_listener>(*this);
-    subscribe_listener_ = std::make_unique<subscribe_listener>(*this);
 
-    conn_opts_.set_mqtt_version(version);
+    conn_opts_ = std::make_unique<mqtt::connect_options>();
+    auto& o = *conn_opts_;
+    o.set_mqtt_version(version);
     if (v5) {
-        conn_opts_.set_clean_session(false);
-        conn_opts_.set_clean_start(!persistent());
+        o.set_clean_session(false);
+        o.set_clean_start(!persistent());
         if (persistent()) {
-            // On conn_opts_ itself, which stays alive (Paho 1.2 keeps a pointer into it).
+            // On the options object itself, which stays alive (Paho 1.2 keeps a pointer into it).
             mqtt::properties props;
             props.add({mqtt::property::SESSION_EXPIRY_INTERVAL,
                        static_cast<int>(settings_.session_expiry_s)});
-            conn_opts_.set_properties(std::move(props));
+            o.set_properties(std::move(props));
         }
     } else {
-        conn_opts_.set_clean_session(!persistent());
+        o.set_clean_session(!persistent());
     }
-    conn_opts_.set_keep_alive_interval(settings_.keep_alive_s);
+    o.set_keep_alive_interval(settings_.keep_alive_s);
     if (!settings_.username.empty())
-        conn_opts_.set_user_name(settings_.username);
+        o.set_user_name(settings_.username);
     if (!settings_.password.empty())
-        conn_opts_.set_password(settings_.password);
-    conn_opts_.set_max_inflight(static_cast<int>(max_client_inflight));
-    conn_opts_.set_connect_timeout(10);
-    conn_opts_.set_automatic_reconnect(false);  // we reconnect ourselves to see CONNACK again
-    conn_opts_.set_will(
-        mqtt::will_options(settings_.status_topic, settings_.offline_payload, 1, true));
+        o.set_password(settings_.password);
+    o.set_max_inflight(static_cast<int>(max_client_inflight));
+    o.set_connect_timeout(10);
+    o.set_automatic_reconnect(false);  // we reconnect ourselves to see CONNACK again
+    o.set_will(mqtt::will_options(settings_.status_topic, settings_.offline_payload, 1, true));
     if (uses_tls())
         apply_tls();
 
@@ -243,7 +262,6 @@ mqtt_link::mqtt_link(event_loop& loop, http_client& http, mqtt_settings settings
             on_lost("the broker disconnected us (reason " + std::to_string(code) + ")");
         });
     });
-    loop_.set_wake_handler([this] { on_deliveries(); });
 }
 
 mqtt_link::~mqtt_link() {
@@ -273,8 +291,8 @@ void mqtt_link::start() {
     connect_now();
 }
 
-// TLS on conn_opts_ itself (kept alive with it). The trust store is ca_file and/or ca_path, or
-// OpenSSL's default paths (the system store) when neither is set.
+// TLS on the connect options themselves (kept alive with them). The trust store is ca_file and/or
+// ca_path, or OpenSSL's default paths (the system store) when neither is set.
 void mqtt_link::apply_tls() {
     const auto& t = settings_.tls;
     mqtt::ssl_options ssl;
@@ -294,7 +312,7 @@ void mqtt_link::apply_tls() {
     // No ssl_options error handler: Paho C++ 1.2 hands the C library a pointer to a copy of the
     // options that is gone after connect(), and OpenSSL's errors would call through it. A failed
     // handshake is checked again with libcurl instead (tls_check).
-    conn_opts_.set_ssl(std::move(ssl));
+    conn_opts_->set_ssl(std::move(ssl));
 }
 
 void mqtt_link::set_filters(std::vector<std::string> filters) {
@@ -329,7 +347,7 @@ void mqtt_link::connect_now() {
         return;
     connecting_ = true;
     try {
-        client_->connect(conn_opts_, nullptr, *connect_listener_);
+        connect_token_ = client_->connect(*conn_opts_, nullptr, *connect_listener_);
     } catch (const mqtt::exception& e) {
         connecting_ = false;
         get_logger("mqtt")->warn("connect to {} failed: {}", settings_.uri, e.what());
@@ -339,12 +357,27 @@ void mqtt_link::connect_now() {
 
 void mqtt_link::on_connect_failed(int rc, int reason) {
     connecting_ = false;
+    std::string text;  // Paho's words for the failure
+    if (connect_token_) {
+        try {
+            connect_token_->try_wait();
+        } catch (const mqtt::exception& e) {
+            text = e.get_message();
+        }
+    }
+    const auto failure = protocol::classify_connect_failure(rc, text);
     std::string why;
-    if (settings_.version == protocol::mqtt_version::v5 && reason >= 0x80 && reason < 0xFF) {
+    if (version() == protocol::mqtt_version::v5 && reason >= 0x80 && reason < 0xFF) {
         why = "the broker refused the connection: " + refusal_words(reason);
     } else if (rc > 0) {  // a 3.1.1 CONNACK return code (0xFF above: Paho's "no reason code")
         why = "the broker refused the connection: " + refusal_words(rc);
-    } else {
+    } else if (failure == protocol::connect_failure::closed_before_connack && !uses_tls()) {
+        // (With TLS the check below says more: a refused client certificate looks the same.)
+        why = "the broker closed the connection before answering the CONNECT";
+    }
+    if (pick_version(failure, why))
+        return;
+    if (why.empty()) {
         if (uses_tls() && !stopping_) {
             // No answer from the broker: find out whether TLS was the problem, then log.
             http_request req;
@@ -365,6 +398,43 @@ void mqtt_link::on_connect_failed(int rc, int reason) {
     get_logger("mqtt")->warn("cannot connect to {}: {}; retrying in {} ms", settings_.uri, why,
                              backoff_.count());
     schedule_reconnect();
+}
+
+bool mqtt_link::pick_version(protocol::connect_failure failure, const std::string& why) {
+    const bool refused_v5 =
+        version() == protocol::mqtt_version::v5 && failure != protocol::connect_failure::other;
+    switch (picker_.on_failure(failure)) {
+        case protocol::version_picker::step::fall_back:
+            get_logger("mqtt")->warn(
+                "{} refused MQTT 5 ({}): falling back to MQTT 3.1.1 for this broker while the "
+                "bridge runs; lost with 3.1.1: the broker's packet limit from CONNACK, Response "
+                "Topic and Correlation Data, message expiry, No Local",
+                settings_.uri,
+                failure == protocol::connect_failure::version_refused
+                    ? "its CONNACK says: unsupported protocol version"
+                    : "it closed the connection before any CONNACK twice in a row");
+            make_client();
+            connect_now();
+            return true;
+        case protocol::version_picker::step::go_back:
+            get_logger("mqtt")->warn(
+                "cannot connect to {} with MQTT 3.1.1 either ({}): trying MQTT 5 again",
+                settings_.uri, why.empty() ? "no connection" : why);
+            make_client();
+            schedule_reconnect();
+            return true;
+        case protocol::version_picker::step::retry:
+            break;
+    }
+    if (refused_v5 && picker_.choice() == protocol::version_choice::v5 && !why.empty()) {
+        get_logger("mqtt")->warn(
+            "cannot connect to {}: {}; the broker may not speak MQTT 5 (mqtt.version is 5; auto "
+            "falls back to 3.1.1); retrying in {} ms",
+            settings_.uri, why, backoff_.count());
+        schedule_reconnect();
+        return true;
+    }
+    return false;
 }
 
 void mqtt_link::on_tls_checked(int rc, CURLcode result, const std::string& error_text) {
@@ -398,6 +468,7 @@ void mqtt_link::schedule_reconnect() {
 
 void mqtt_link::on_connected(bool session_present) {
     connecting_ = false;
+    picker_.on_connected();
     backoff_ = std::chrono::milliseconds(100);
     if (set_nodelay_to_port(broker_port(settings_.uri)) == 0)
         get_logger("mqtt")->debug("found no socket to the broker to set TCP_NODELAY on");
@@ -418,7 +489,9 @@ void mqtt_link::on_connected(bool session_present) {
     }
     get_logger("mqtt")->info(
         "connected to {} (MQTT {}, broker max packet {}, {})", settings_.uri,
-        settings_.version == protocol::mqtt_version::v5 ? "5" : "3.1.1",
+        version() == protocol::mqtt_version::v5 ? "5"
+        : picker_.fell_back()                   ? "3.1.1, kept while the bridge runs"
+                                                : "3.1.1",
         broker_max_packet_ == 0 ? std::string("none") : std::to_string(broker_max_packet_),
         !persistent()     ? "clean start"
         : session_present ? "session resumed, " + std::to_string(in_flight_) + " in flight"
@@ -427,7 +500,7 @@ void mqtt_link::on_connected(bool session_present) {
         // Watched filters first, one by one (Paho 1.2 mishandles options for several filters
         // at once); the broker answers in order, so the last SUBACK, that of the filters,
         // means everything is subscribed.
-        const bool v5 = settings_.version == protocol::mqtt_version::v5;
+        const bool v5 = version() == protocol::mqtt_version::v5;
         for (const auto& f : settings_.watch_filters)
             client_->subscribe(f, 1,
                                v5 ? mqtt::subscribe_options(true) : mqtt::subscribe_options());
@@ -532,7 +605,7 @@ void mqtt_link::republish_unacknowledged() {
 void mqtt_link::publish(std::string topic, std::string payload, int qos, bool retain,
                         const publish_properties* props) {
     enqueue(outbound{std::move(topic), std::move(payload), qos, retain,
-                     props != nullptr && settings_.version == protocol::mqtt_version::v5
+                     props != nullptr && version() == protocol::mqtt_version::v5
                          ? *props
                          : publish_properties{}},
             false);
@@ -591,7 +664,7 @@ void mqtt_link::check_backlog() {
 }
 
 std::size_t mqtt_link::properties_size(const publish_properties& props) const noexcept {
-    if (settings_.version != protocol::mqtt_version::v5)
+    if (version() != protocol::mqtt_version::v5)
         return 0;
     return protocol::publish_properties_size(props.correlation.size(), props.expiry_s != 0);
 }
@@ -603,7 +676,7 @@ bool mqtt_link::too_large(const outbound& m) const {
     if (broker_max_packet_ == 0)
         return false;
     const std::size_t size = protocol::publish_packet_size(
-        m.topic.size(), m.payload.size(), properties_size(m.props), m.qos, settings_.version);
+        m.topic.size(), m.payload.size(), properties_size(m.props), m.qos, version());
     if (size <= broker_max_packet_)
         return false;
     get_logger("mqtt")->error(
@@ -622,7 +695,8 @@ void mqtt_link::pump() {
         }
         try {
             auto msg = mqtt::message::create(m.topic, m.payload, m.qos, m.retain);
-            if (!m.props.correlation.empty() || m.props.expiry_s != 0) {
+            if (version() == protocol::mqtt_version::v5 &&
+                (!m.props.correlation.empty() || m.props.expiry_s != 0)) {
                 mqtt::properties props;
                 if (!m.props.correlation.empty())
                     props.add({mqtt::property::CORRELATION_DATA, m.props.correlation});

@@ -21,13 +21,15 @@
 #include "daemon/event_loop.hpp"
 #include "daemon/http_client.hpp"
 #include "protocol/packet.hpp"
+#include "protocol/version_fallback.hpp"
 
 namespace llmb {
 
 struct mqtt_settings {
     std::string uri = "tcp://127.0.0.1:1883";
     std::string client_id;
-    protocol::mqtt_version version = protocol::mqtt_version::v5;
+    // auto: MQTT 5, and 3.1.1 for a broker that refuses 5 (kept while the process runs).
+    protocol::version_choice version = protocol::version_choice::automatic;
     int keep_alive_s = 30;
     // 0: clean start. >0: a persistent session (see mqtt_config::session_expiry_s): Paho sends
     // the unacknowledged QoS 1 publishes again when the broker resumes the session. Either way
@@ -88,7 +90,8 @@ public:
     bool ready() const noexcept { return ready_; }
     // The broker's Maximum Packet Size (smallest seen), 0 when it announced none.
     std::size_t broker_max_packet() const noexcept { return broker_max_packet_; }
-    protocol::mqtt_version version() const noexcept { return settings_.version; }
+    // The version of the connection (or of the next attempt): may change from 5 to 3.1.1 once.
+    protocol::mqtt_version version() const noexcept { return picker_.current(); }
     // Bytes the properties add to a PUBLISH on this connection (none on MQTT 3.1.1).
     std::size_t properties_size(const publish_properties& props) const noexcept;
     std::size_t queued() const noexcept { return queue_.size(); }
@@ -129,8 +132,12 @@ private:
     class subscribe_listener;
     class tls_check;
 
+    // A new Paho client and connect options for version(), with the handlers set.
+    void make_client();
     void connect_now();
     void on_connect_failed(int rc, int reason);
+    // Whether to go on with another version after a failed connect; true when it retried.
+    bool pick_version(protocol::connect_failure failure, const std::string& why);
     void on_tls_checked(int rc, CURLcode result, const std::string& error_text);
     void apply_tls();
     void schedule_reconnect();
@@ -157,8 +164,11 @@ private:
     message_handler on_message_;
     state_handler on_ready_;
     state_handler on_down_;
+    protocol::version_picker picker_;
     std::unique_ptr<mqtt::async_client> client_;
-    mqtt::connect_options conn_opts_;  // built in place and kept alive (see Paho 1.2 notes)
+    // Built in place and kept alive (see Paho 1.2 notes); new with each client.
+    std::unique_ptr<mqtt::connect_options> conn_opts_;
+    mqtt::token_ptr connect_token_;  // of the attempt under way (its failure text)
     std::unique_ptr<delivery_listener> delivery_listener_;
     std::unique_ptr<connect_listener> connect_listener_;
     std::unique_ptr<subscribe_listener> subscribe_listener_;

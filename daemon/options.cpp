@@ -24,7 +24,8 @@ MQTT:
   --mqtt URL                 broker, tcp:// or mqtt://HOST:PORT, ssl:// or mqtts:// for TLS
                              (default tcp://127.0.0.1:1883)
   --client-id ID             MQTT client id (default llm-mqtt-bridge-HOST-PID)
-  --mqtt-version 5|3.1.1     protocol version (default 5)
+  --mqtt-version V           auto (default: 5, or 3.1.1 for a broker that refuses 5), 5
+                             (only) or 3.1.1
   --session-expiry-s N       persistent MQTT session kept N s by the broker (default 0: clean
                              start on every connect)
   --prefix P                 topic prefix of the first project (default llm)
@@ -134,13 +135,15 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
             o.client_id = std::string(v);
         } else if (arg == "--mqtt-version") {
             if (!value(v))
-                return fail("--mqtt-version needs 5 or 3.1.1");
-            if (v == "5") {
-                o.mqtt_version = protocol::mqtt_version::v5;
+                return fail("--mqtt-version needs auto, 5 or 3.1.1");
+            if (v == "auto") {
+                o.mqtt_version = protocol::version_choice::automatic;
+            } else if (v == "5") {
+                o.mqtt_version = protocol::version_choice::v5;
             } else if (v == "3.1.1" || v == "3" || v == "4") {
-                o.mqtt_version = protocol::mqtt_version::v3_1_1;
+                o.mqtt_version = protocol::version_choice::v3_1_1;
             } else {
-                return fail("--mqtt-version must be 5 or 3.1.1");
+                return fail("--mqtt-version must be auto, 5 or 3.1.1");
             }
         } else if (arg == "--prefix") {
             if (!value(v) || v.empty())

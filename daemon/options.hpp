@@ -19,7 +19,7 @@ struct command_line {
 
     // Overrides, applied on top of the file at start and at every reload.
     std::optional<std::string> mqtt_url, client_id, llm_url, model, prefix, log_level;
-    std::optional<protocol::mqtt_version> mqtt_version;
+    std::optional<protocol::version_choice> mqtt_version;
     std::optional<std::size_t> max_packet, max_request_bytes, max_in_flight;
     std::optional<int> qos;
     std::optional<std::uint32_t> session_expiry_s;

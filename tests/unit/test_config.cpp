@@ -107,7 +107,7 @@ std::shared_ptr<const llmb::config> parse_ok(std::string_view yaml,
 
 void check_defaults(const llmb::config& c) {
     CHECK(c.mqtt.url == "tcp://127.0.0.1:1883");
-    CHECK(c.mqtt.version == llmb::protocol::mqtt_version::v5);
+    CHECK(c.mqtt.version == llmb::protocol::version_choice::automatic);
     CHECK(c.mqtt.qos == 1);
     CHECK(c.mqtt.max_packet == 268435455);
     REQUIRE(c.backends.size() == 1);
@@ -223,7 +223,8 @@ TEST_CASE("config: values out of range") {
 }
 
 TEST_CASE("config: enumerations") {
-    check_error("mqtt:\n  version: 4\n", "mqtt.version", "4", "must be one of 5, 3.1.1, got \"4\"");
+    check_error("mqtt:\n  version: 4\n", "mqtt.version", "4",
+                "must be one of auto, 5, 3.1.1, got \"4\"");
     check_error("projects:\n  - thinking: maybe\n", "projects[0].thinking", "maybe",
                 "must be one of default, on, off");
     check_error("log_level: verbose\n", "log_level", "verbose",
@@ -233,7 +234,7 @@ TEST_CASE("config: enumerations") {
     const auto c = parse_ok(
         "mqtt:\n  version: 3.1.1\nprojects:\n  - thinking: off\n  - prefix: b\n    thinking: on\n"
         "log_level: debug\n");
-    CHECK(c->mqtt.version == llmb::protocol::mqtt_version::v3_1_1);
+    CHECK(c->mqtt.version == llmb::protocol::version_choice::v3_1_1);
     CHECK(c->projects[0].thinking == llmb::thinking_mode::off);
     CHECK(c->projects[1].thinking == llmb::thinking_mode::on);
     CHECK(c->log_level == "debug");
@@ -585,7 +586,7 @@ TEST_CASE("config: the example file parses and holds what it shows") {
     REQUIRE(r.cfg);
     const auto& c = *r.cfg;
     CHECK(c.mqtt.url == "tcp://127.0.0.1:1883");
-    CHECK(c.mqtt.version == llmb::protocol::mqtt_version::v5);
+    CHECK(c.mqtt.version == llmb::protocol::version_choice::automatic);
     CHECK(c.mqtt.keep_alive_s == 30);
     CHECK(c.mqtt.text_topic);
     REQUIRE(c.backends.size() == 1);

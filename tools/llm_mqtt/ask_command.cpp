@@ -136,7 +136,7 @@ private:
         const std::string& payload = msg.get_payload_str();
         if (opt_.max_packet) {
             const std::size_t size = protocol::publish_packet_size(
-                msg.get_topic().size(), payload.size(), 0, msg.get_qos(), opt_.version);
+                msg.get_topic().size(), payload.size(), 0, msg.get_qos(), client_.version());
             if (size > *opt_.max_packet) {
                 oversized_.push_back("a PUBLISH of " + std::to_string(size) +
                                      " bytes exceeds --max-packet " +

@@ -77,7 +77,8 @@ Sends one request to the bridge and streams the answer to stdout.
       --flush-ms N       let the bridge coalesce text for up to N ms
       --json             print every event as one JSON line instead of the text
       --timeout SEC      give up when no event comes for SEC seconds (default 300)
-      --mqtt-version V   5 (default) or 3.1.1
+      --mqtt-version V   auto (default: 5, or 3.1.1 for a broker that refuses 5), 5
+                         or 3.1.1
   -q, --quiet            no summary line
   -v, --verbose          also show start and status events
   -h, --help             this text

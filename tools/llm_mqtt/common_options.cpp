@@ -87,12 +87,14 @@ std::vector<value_option> value_options(common_options& common,
          }},
         {"", "--mqtt-version",
          [&common](const std::string& v) -> std::string_view {
-             if (v == "5") {
-                 common.version = protocol::mqtt_version::v5;
+             if (v == "auto") {
+                 common.version = protocol::version_choice::automatic;
+             } else if (v == "5") {
+                 common.version = protocol::version_choice::v5;
              } else if (v == "3.1.1" || v == "311") {
-                 common.version = protocol::mqtt_version::v3_1_1;
+                 common.version = protocol::version_choice::v3_1_1;
              } else {
-                 return "expected 5 or 3.1.1";
+                 return "expected auto, 5 or 3.1.1";
              }
              return {};
          }},

@@ -14,6 +14,7 @@
 #include "arg_reader.hpp"
 #include "protocol/packet.hpp"
 #include "protocol/request.hpp"
+#include "protocol/version_fallback.hpp"
 
 namespace llmb::cli {
 
@@ -21,7 +22,8 @@ namespace llmb::cli {
 struct common_options {
     std::string broker;
     std::string prefix = "llm";
-    protocol::mqtt_version version = protocol::mqtt_version::v5;
+    // auto: MQTT 5, or 3.1.1 when the broker refuses 5.
+    protocol::version_choice version = protocol::version_choice::automatic;
 };
 
 // A command line parsed into the options O of a command.

@@ -232,7 +232,8 @@ bridges run as a cluster) and prints each as a table.
       --topic T          read this topic (or filter with '+') instead
       --json             print each message as it is, one JSON line each
       --timeout SEC      how long to wait for a message (default 3)
-      --mqtt-version V   5 (default) or 3.1.1
+      --mqtt-version V   auto (default: 5, or 3.1.1 for a broker that refuses 5), 5
+                         or 3.1.1
   -h, --help             this text
 
 Exit status: 0 shown, 1 no metrics message within the timeout, 2 usage or connection error.

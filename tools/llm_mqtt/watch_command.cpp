@@ -113,7 +113,8 @@ line), and a summary line when it ends.
   -c, --client ID        only this client's requests
       --count N          leave after N requests ended
       --timeout SEC      leave after SEC seconds
-      --mqtt-version V   5 (default) or 3.1.1
+      --mqtt-version V   auto (default: 5, or 3.1.1 for a broker that refuses 5), 5
+                         or 3.1.1
   -h, --help             this text
 
 Exit status: 0 on Ctrl-C, after --count requests or at --timeout; 2 usage or connection
