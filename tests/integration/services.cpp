@@ -172,7 +172,9 @@ bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_u
                                            : prefix_ + "/status/" + opts.bridge_id) {
     status_ = std::make_unique<test_client>(mqtt.url(), prefix_);
     status_->subscribe(status_topic_);
-    std::vector<std::string> argv{bridge_path(), "--log-level", "debug"};
+    std::vector<std::string> argv{
+        opts.binary.empty() ? std::string(bridge_path()) : opts.binary.string(), "--log-level",
+        "debug"};
     if (!opts.config.empty()) {
         argv.insert(argv.end(), {"--config", opts.config.string()});
     }

@@ -96,6 +96,7 @@ struct bridge_options {
     // {prefix}/status/{bridge_id}, and its log files are named after it.
     std::string bridge_id;
     std::string log_name;  // names the log files instead of llm-mqtt-bridge (a restarted bridge)
+    std::filesystem::path binary;  // the bridge to run; empty: the one built with the tests
 };
 
 class bridge {
