@@ -436,13 +436,13 @@ bool wanted(const options& o, const std::string& phase) {
     return o.only.empty() || std::find(o.only.begin(), o.only.end(), phase) != o.only.end();
 }
 
-// Files in a directory tree.
+// Session files (*.json) in a directory tree.
 std::size_t files_under(const fs::path& dir) {
     std::size_t n = 0;
     std::error_code ec;
     for (auto it = fs::recursive_directory_iterator(dir, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (it->is_regular_file(ec)) {
+        if (it->is_regular_file(ec) && it->path().extension() == ".json") {
             ++n;
         }
     }
@@ -469,12 +469,10 @@ void sessions_phase(bench_env& env, const options& o, const std::string& tag, in
     std::size_t turns = 0;
     const auto t0 = std::chrono::steady_clock::now();
     std::thread talk([&] {
-        for (std::size_t j = 0; !stop; ++j) {
+        // At least one turn of every session, however short the streams.
+        for (std::size_t j = 0; !stop || j < sessions; ++j) {
             std::this_thread::sleep_until(t0 + std::chrono::microseconds(static_cast<std::int64_t>(
                                                    j * 1'000'000 / sessions)));
-            if (stop) {
-                break;
-            }
             talker.publish("llm/request/turns",
                            "{\"id\":\"t" + std::to_string(j) + "\",\"session\":\"s" +
                                std::to_string(j % sessions) +
@@ -490,8 +488,14 @@ void sessions_phase(bench_env& env, const options& o, const std::string& tag, in
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     talker.flush(10s);
-    br.reset();  // stops the bridge: its session files are all written
-    const std::size_t files = files_under(state / "sessions");
+    // Every session's file, once its first turn is answered and written.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::size_t files = 0;
+    while ((files = files_under(state / "sessions")) < sessions &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+    }
+    br.reset();
     if (files != sessions) {
         ++failures;
         std::cerr << "bench: session turns: " << files << " session files, expected " << sessions
