@@ -82,7 +82,15 @@ session_service::session_service(event_loop& loop, mqtt_link& mqtt, http_client&
       http_(http),
       backends_(backends),
       cfg_(std::move(cfg)),
-      store_(cfg_->sessions, [] { return std::chrono::system_clock::now(); }) {}
+      store_(cfg_->sessions, [] { return std::chrono::system_clock::now(); }) {
+    // A failed file write is reported by the writer thread: logged here, on the loop.
+    store_.set_on_write_error([this, alive = std::weak_ptr<int>(alive_)] {
+        loop_.post([this, alive] {
+            if (alive.lock())
+                log_warnings();
+        });
+    });
+}
 
 session_service::~session_service() {
     stop();
@@ -108,6 +116,14 @@ void session_service::stop() {
     for (auto& [id, count] : counting_)
         http_.abort(count->transfer);
     counting_.clear();
+    drain("at shutdown");
+}
+
+void session_service::drain(const char* when) {
+    if (!store_.flush(drain_timeout))
+        logger()->warn("session files not all written {} within {} ms: the disk is slow", when,
+                       drain_timeout.count());
+    log_warnings();
 }
 
 void session_service::reload(std::shared_ptr<const config> cfg) {
@@ -118,6 +134,7 @@ void session_service::reload(std::shared_ptr<const config> cfg) {
         logger()->warn("sessions settings other than context_tokens apply after a restart");
     }
     cfg_ = std::move(cfg);
+    drain("at reload");
 }
 
 void session_service::schedule_expiry() {

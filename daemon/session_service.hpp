@@ -4,6 +4,7 @@
 // Everything here runs on the event loop thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -49,9 +50,14 @@ public:
     // Loads the sessions kept in state_dir and starts expiring idle ones, every
     // min(60 s, ttl / 2).
     void start();
-    // Stops the expiry timer and aborts the token counts still outstanding.
+    // Stops the expiry timer, aborts the token counts still outstanding and waits (at most
+    // drain_timeout) for the session files still being written.
     void stop();
+    // Takes the new context size and, like stop, waits for the pending session files.
     void reload(std::shared_ptr<const config> cfg);
+
+    // How long stop and reload wait for the session files' writer.
+    static constexpr std::chrono::milliseconds drain_timeout{2000};
 
     // Decodes a session op and answers it on {prefix}/response/{client}/{id} with one session
     // event (an error event when the op cannot be read). generated_id names an op without id.
@@ -99,6 +105,7 @@ private:
                     std::string_view error_text);
     void expire();
     void log_warnings();
+    void drain(const char* when);
     std::uint32_t context_for(const std::string& model) const;
 
     event_loop& loop_;
@@ -111,6 +118,9 @@ private:
     std::map<std::uint64_t, std::unique_ptr<token_count>> counting_;  // by count id
     std::uint64_t next_count_ = 1;
     std::set<std::string> no_tokenize_;  // backends that cannot count tokens
+    // Expires before store_ (declared after it): a write error reported while the store is
+    // destroyed posts nothing that would reach this object.
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 }  // namespace llmb

@@ -1,14 +1,11 @@
-// Sessions in memory with LRU order, TTL and atomic per-session files (see session_store.hpp).
+// Sessions in memory with LRU order, TTL and per-session files (see session_store.hpp).
 #include "daemon/session_store.hpp"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -17,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/session_writer.hpp"
 #include "protocol/request.hpp"
 
 namespace llmb {
@@ -39,10 +37,6 @@ fs::path session_dir(const std::string& state_dir, const session_key& key) {
     return fs::path(state_dir) / "sessions" / key.project / key.client;
 }
 
-std::string errno_text(int err) {
-    return std::strerror(err);
-}
-
 // "<name>.tmp.<digits>": what an interrupted write leaves behind.
 bool is_tmp_name(std::string_view name) {
     const auto pos = name.rfind(tmp_marker);
@@ -53,33 +47,10 @@ bool is_tmp_name(std::string_view name) {
     return std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-std::int64_t to_ms(session_store::time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
 session_store::time_point from_ms(std::int64_t ms) {
     return session_store::time_point(
         std::chrono::duration_cast<session_store::time_point::duration>(
             std::chrono::milliseconds(ms)));
-}
-
-std::string encode(const session_key& key, const session& s) {
-    nlohmann::json messages = nlohmann::json::array();
-    for (const auto& m : s.messages) {
-        messages.push_back({{"role", m.role}, {"content", m.content}, {"tokens", m.tokens}});
-    }
-    nlohmann::json doc = {
-        {"version", file_version},
-        {"project", key.project},
-        {"client", key.client},
-        {"session", key.session},
-        {"system", s.system ? nlohmann::json(*s.system) : nlohmann::json(nullptr)},
-        {"created_ms", to_ms(s.created)},
-        {"last_used_ms", to_ms(s.last_used)},
-        {"messages", std::move(messages)},
-    };
-    // Invalid UTF-8 in stored text is replaced rather than failing the write.
-    return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 // The session in a file's text, or nullopt with why set.
@@ -144,70 +115,6 @@ std::optional<session> decode(const std::string& text, const session_key& key, s
     return s;
 }
 
-bool fsync_dir(const fs::path& dir, std::string& why) {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        why = "open " + dir.string() + ": " + errno_text(errno);
-        return false;
-    }
-    const bool ok = ::fsync(fd) == 0;
-    if (!ok) {
-        why = "fsync " + dir.string() + ": " + errno_text(errno);
-    }
-    ::close(fd);
-    return ok;
-}
-
-// Writes data to dir/name through dir/name.tmp.<pid>: the file named `name` is either the old
-// or the new content, never a partial one.
-bool write_atomically(const fs::path& dir, const std::string& name, std::string_view data,
-                      bool sync, std::string& why) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) {
-        why = "create " + dir.string() + ": " + ec.message();
-        return false;
-    }
-    const fs::path final_path = dir / name;
-    const fs::path tmp_path = dir / (name + std::string(tmp_marker) + std::to_string(::getpid()));
-    const int fd =
-        ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        why = "open " + tmp_path.string() + ": " + errno_text(errno);
-        return false;
-    }
-    const auto fail = [&](const char* what, int err) {
-        why = std::string(what) + " " + tmp_path.string() + ": " + errno_text(err);
-        ::unlink(tmp_path.c_str());
-        return false;
-    };
-    std::size_t done = 0;
-    while (done < data.size()) {
-        const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            const int err = errno;
-            ::close(fd);
-            return fail("write", err);
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (sync && ::fsync(fd) != 0) {
-        const int err = errno;
-        ::close(fd);
-        return fail("fsync", err);
-    }
-    if (::close(fd) != 0) {
-        return fail("close", errno);
-    }
-    if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
-        return fail("rename", errno);
-    }
-    return !sync || fsync_dir(dir, why);
-}
-
 // Drops whole turns from the front: leading replies first (the history must start a turn),
 // then the oldest turns while more than max_messages remain.
 void drop_oldest_turns(std::vector<history_message>& messages, std::size_t max_messages) {
@@ -234,7 +141,14 @@ session_store::session_store(const sessions_config& cfg, clock_fn clock, bool sy
       max_messages_(cfg.max_messages),
       clock_(std::move(clock)),
       sync_writes_(sync_writes),
-      shared_(cfg.shared && !cfg.state_dir.empty()) {}
+      shared_(cfg.shared && !cfg.state_dir.empty()) {
+    // Shared: another bridge may read the file as soon as the turn is done, so it is written
+    // before the call returns.
+    if (!state_dir_.empty() && !shared_)
+        writer_ = std::make_unique<session_writer>(state_dir_, sync_writes_);
+}
+
+session_store::~session_store() = default;
 
 std::string session_store::file_of(const session_key& key) const {
     return (session_dir(state_dir_, key) / (key.session + std::string(json_suffix))).string();
@@ -388,6 +302,10 @@ std::vector<session_summary> session_store::list(std::string_view project,
 }
 
 std::vector<std::string> session_store::take_warnings() {
+    if (writer_) {
+        for (auto& why : writer_->take_errors())
+            warn(std::move(why));
+    }
     if (warnings_dropped_ > 0) {
         warnings_.push_back(std::to_string(warnings_dropped_) + " more warnings not kept");
         warnings_dropped_ = 0;
@@ -429,13 +347,12 @@ void session_store::persist(const session_key& key, const session& s) {
     if (state_dir_.empty() || !valid_key(key)) {
         return;
     }
-    std::string why;
-    if (!write_atomically(session_dir(state_dir_, key), key.session + std::string(json_suffix),
-                          encode(key, s), sync_writes_, why)) {
-        warn("session " + key.project + "/" + key.client + "/" + key.session +
-             " not saved: " + why);
+    if (writer_) {
+        writer_->write(key, s);
         return;
     }
+    for (auto& why : session_writer::apply(state_dir_, sync_writes_, key, &s))
+        warn(std::move(why));
     if (shared_) {
         // Our own write is not a change by another bridge.
         const auto it = sessions_.find(key);
@@ -449,24 +366,21 @@ void session_store::remove_file(const session_key& key) {
     if (state_dir_.empty() || !valid_key(key)) {
         return;
     }
-    const fs::path dir = session_dir(state_dir_, key);
-    const fs::path file = dir / (key.session + std::string(json_suffix));
-    std::error_code ec;
-    if (!fs::remove(file, ec)) {
-        if (ec && ec != std::errc::no_such_file_or_directory) {
-            warn("remove " + file.string() + ": " + ec.message());
-        }
+    if (writer_) {
+        writer_->remove(key);
         return;
     }
-    std::string why;
-    if (sync_writes_ && !fsync_dir(dir, why)) {
-        warn(why);
-    }
-    // Empty directories of clients and projects that have no sessions left; fails (harmlessly)
-    // while they hold files.
-    if (fs::remove(dir, ec)) {
-        fs::remove(dir.parent_path(), ec);
-    }
+    for (auto& why : session_writer::apply(state_dir_, sync_writes_, key, nullptr))
+        warn(std::move(why));
+}
+
+bool session_store::flush(std::chrono::milliseconds timeout) {
+    return !writer_ || writer_->drain(timeout);
+}
+
+void session_store::set_on_write_error(std::function<void()> fn) {
+    if (writer_)
+        writer_->set_on_error(std::move(fn));
 }
 
 void session_store::warn(std::string message) {

@@ -9,14 +9,21 @@
 // change. I/O never throws out of the store: failures are recorded as warnings (take_warnings)
 // and the in-memory state stays what the calls made it.
 //
+// The memory is authoritative and the files follow it: changes and removals are queued to a
+// writer thread (session_writer.hpp), in order per session, the pending states of one session
+// coalesced into its newest. Calls never wait for the disk; flush waits for the queue to empty.
+//
 // Shared (cfg.shared): several bridges use one state_dir. Before each use a session's file is
 // checked (one stat); when another bridge replaced it (a different inode, size or time) it is
 // read again, and when another bridge removed it the session is gone here too. Turns of one
 // session follow each other (a device waits for done), so whole-file replacement is enough:
 // the last writer wins.
 //
-// Not thread-safe: one owner (the event loop) calls it. Blocking file I/O happens inside the
-// mutating calls when state_dir is set.
+// Shared mode writes before the call returns (on the caller's thread), since another bridge may
+// read the file right after.
+//
+// Not thread-safe: one owner (the event loop) calls it. Reading the files (load, and the stat
+// and reads of shared mode) happens inside the calls.
 #pragma once
 
 #include <chrono>
@@ -26,6 +33,7 @@
 #include <functional>
 #include <list>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +69,8 @@ struct session_summary {
     std::chrono::system_clock::time_point last_used;
 };
 
+class session_writer;
+
 class session_store {
 public:
     using time_point = std::chrono::system_clock::time_point;
@@ -70,6 +80,10 @@ public:
     // last_used (wall time, since it must mean the same after a restart). sync_writes = false
     // skips the fsync calls (tests, or file systems where they are too slow).
     session_store(const sessions_config& cfg, clock_fn clock, bool sync_writes = true);
+    // Drains the writer (bounded, session_writer::drain_timeout).
+    ~session_store();
+    session_store(const session_store&) = delete;
+    session_store& operator=(const session_store&) = delete;
 
     // Reads every session file under state_dir (call once, at start; a session already in
     // memory with the same key is replaced). Corrupt or unexpected files are skipped, stale
@@ -119,8 +133,16 @@ public:
     // A client's sessions in name order, without marking them used. O(log n + k).
     std::vector<session_summary> list(std::string_view project, std::string_view client) const;
 
-    // The warnings recorded since the last call (I/O failures), oldest first.
+    // The warnings recorded since the last call (I/O failures, the writer's included), oldest
+    // first.
     std::vector<std::string> take_warnings();
+
+    // Waits until every change made so far is on disk, or the timeout passes (false then).
+    bool flush(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+    // Called from the writer thread when a write fails while no failure was waiting for
+    // take_warnings: the owner hands take_warnings to its own thread.
+    void set_on_write_error(std::function<void()> fn);
 
 private:
     // What identifies one version of a session file.
@@ -161,6 +183,7 @@ private:
     std::list<const session_key*> lru_;  // front: least recently used
     std::vector<std::string> warnings_;
     std::size_t warnings_dropped_ = 0;
+    std::unique_ptr<session_writer> writer_;  // with a state_dir, not shared
 };
 
 }  // namespace llmb

@@ -193,7 +193,9 @@ bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_u
     // ("user message counted by", "holding answers back"), and a failing test prints the tail of
     // this log. Everything else is left at the bridge's defaults unless opts.args or the config
     // file sets it; --mqtt, --llm and --prefix only say where the test's programs are.
-    std::vector<std::string> argv{bridge_path(), "--log-level", "debug"};
+    std::vector<std::string> argv{
+        opts.binary.empty() ? std::string(bridge_path()) : opts.binary.string(), "--log-level",
+        "debug"};
     if (!opts.config.empty()) {
         argv.insert(argv.end(), {"--config", opts.config.string()});
     }

@@ -103,6 +103,7 @@ struct bridge_options {
     // How the client that follows the bridge's status connects (e.g. with an account the
     // broker's ACL lets read the status topic).
     client_options status_client{};
+    std::filesystem::path binary;  // the bridge to run; empty: the one built with the tests
 };
 
 class bridge {

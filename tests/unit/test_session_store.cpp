@@ -374,6 +374,7 @@ TEST_CASE("sessions survive a restart: files, round trip, LRU order and TTL") {
     // TTL goes on from the recorded last use: "empty" was last used at +20 s.
     CHECK(again.expire(start + 119s) == 0);
     CHECK(again.expire(start + 120s) == 1);
+    CHECK(again.flush());
     CHECK_FALSE(fs::exists(file_of(dir.path, key("empty", "dev2", "maze"))));
     CHECK_FALSE(fs::exists(dir.path / "sessions" / "maze"));
 }
@@ -399,6 +400,7 @@ TEST_CASE("load drops what expired, evicts beyond max_sessions by last use, trim
     session_store store(config(2, 2, 100s, dir.path.string()), clock.fn(), false);
     CHECK(store.load().empty());
     CHECK(store.size() == 2);
+    CHECK(store.flush());
     CHECK_FALSE(fs::exists(file_of(dir.path, key("s0"))));
     CHECK_FALSE(fs::exists(file_of(dir.path, key("s1"))));
     REQUIRE(store.find(key("s2")) != nullptr);
@@ -409,6 +411,7 @@ TEST_CASE("load drops what expired, evicts beyond max_sessions by last use, trim
     // LRU order continues: s2 was just found, so s3 goes first.
     store.get_or_create(key("s4"));
     CHECK(store.find(key("s3")) == nullptr);
+    CHECK(store.flush());
     CHECK_FALSE(fs::exists(file_of(dir.path, key("s3"))));
 }
 
@@ -459,6 +462,7 @@ TEST_CASE("a change is written through a temporary file: a failed write leaves t
     session_store store(cfg, clock.fn());
     store.get_or_create(key("s"));
     store.append(key("s"), u("1"), a("1"));
+    CHECK(store.flush());
     const auto file = file_of(dir.path, key("s"));
     const std::string before = read_text(file);
     CHECK(nlohmann::json::parse(before)["messages"].size() == 2);
@@ -467,6 +471,7 @@ TEST_CASE("a change is written through a temporary file: a failed write leaves t
     const auto tmp = file.parent_path() / ("s.json.tmp." + std::to_string(::getpid()));
     fs::create_directory(tmp);
     CHECK(store.append(key("s"), u("2"), a("2")));
+    CHECK(store.flush());
     auto warnings = store.take_warnings();
     REQUIRE(warnings.size() == 1);
     CHECK(any_contains(warnings, "not saved"));
@@ -474,6 +479,7 @@ TEST_CASE("a change is written through a temporary file: a failed write leaves t
     CHECK(store.find(key("s"))->messages.size() == 4);  // memory is right
     fs::remove(tmp);
     store.append(key("s"), u("3"), a("3"));
+    CHECK(store.flush());
     CHECK(store.take_warnings().empty());
     CHECK(nlohmann::json::parse(read_text(file))["messages"].size() == 6);
     CHECK(tmp_files(dir.path) == 0);
@@ -489,6 +495,7 @@ TEST_CASE("a change is written through a temporary file: a failed write leaves t
     fs::permissions(file.parent_path(), fs::perms::owner_read | fs::perms::owner_exec);
     CHECK(store.append(key("s"), u("4"), a("4")));
     CHECK(store.erase(key("other")) == false);
+    CHECK(store.flush());
     warnings = store.take_warnings();
     REQUIRE(warnings.size() == 1);
     CHECK(any_contains(warnings, "Permission denied"));
@@ -496,6 +503,7 @@ TEST_CASE("a change is written through a temporary file: a failed write leaves t
     CHECK(store.find(key("s"))->messages.size() == 8);
     // Erasing cannot remove the file either: reported, and gone from memory all the same.
     CHECK(store.erase(key("s")));
+    CHECK(store.flush());
     CHECK(store.take_warnings().size() == 1);
     CHECK(store.size() == 0);
     fs::permissions(file.parent_path(), fs::perms::owner_all);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -61,7 +62,10 @@ bench.png when gnuplot is installed, to the output directory.
   --idle-s S         idle CPU measured over S seconds (default 30)
   --qos 0|1          QoS of the bridge's response events and of the broker-alone messages
                      (default 1, the bridge's default)
-  --only LIST        run only these phases: ceilings, relay, latency, coalescing, scale
+  --only LIST        run only these phases: ceilings, relay, latency, coalescing, sessions,
+                     scale
+  --bridge PATH      the llm-mqtt-bridge binary to measure (default: the one built with this
+                     benchmark), e.g. one built from other code, for a before/after comparison
   --smoke            a quick run that checks the benchmark works (about 30 s): one repeat,
                      small sizes; its numbers are not for comparison
   --help
@@ -75,11 +79,12 @@ struct options {
     std::size_t chunks = 100000;
     double pace_s = 3;
     double idle_s = 30;
-    double scale_s = 12;  // how long each stream of the scale measurement lasts
-    int qos = 1;  // of the bridge's chunks and of the broker-alone messages
+    double scale_s = 12;          // how long each stream of the scale measurement lasts
+    int qos = 1;                  // of the bridge's chunks and of the broker-alone messages
     std::size_t inflight = 1000;  // mosquitto's max_inflight_messages
     bool smoke = false;
     std::vector<std::string> only;  // phases to run; empty: all
+    std::string bridge;             // the bridge binary; empty: the one built here
 };
 
 std::vector<std::size_t> parse_list(const std::string& s) {
@@ -143,6 +148,8 @@ std::optional<options> parse_options(int argc, char** argv) {
             }
         } else if (arg == "--inflight") {
             o.inflight = std::stoul(value());
+        } else if (arg == "--bridge") {
+            o.bridge = value();
         } else if (arg == "--scale-s") {
             o.scale_s = std::stod(value());
         } else {
@@ -156,8 +163,8 @@ std::optional<options> parse_options(int argc, char** argv) {
 // streams together offer at most `cap` deltas per second (more streams, slower each, as when
 // one server shares its capacity among more requests).
 struct load {
-    const char* name;        // the metrics' prefix
-    std::int64_t every_us;   // between two deltas of one stream, before the cap
+    const char* name;       // the metrics' prefix
+    std::int64_t every_us;  // between two deltas of one stream, before the cap
     double cap_per_s;
 };
 constexpr load light{"latency_light", 50'000, 2'000};  // 20 tokens/s, at most 2,000/s in all
@@ -171,13 +178,14 @@ std::int64_t pace_us(const load& l, std::size_t streams) {
 // Everything one benchmark run starts, and the bridges it starts on them.
 class bench_env {
 public:
-    bench_env(int qos, std::size_t inflight)
+    bench_env(int qos, std::size_t inflight, std::string bridge_binary)
         : qos_(qos),
+          bridge_binary_(std::move(bridge_binary)),
           mqtt_(dir_, broker_opts(inflight)),
           llm_(dir_),
           sub_(mqtt_.url(), "bench-sub"),
           pub_(mqtt_.url(), "bench-pub") {
-        itest::write_file(dir_.file("bridge.yaml"), bridge_yaml());
+        itest::write_file(dir_.file("bridge.yaml"), bridge_yaml(""));
     }
 
     int qos() const { return qos_; }
@@ -187,9 +195,15 @@ public:
     mqtt_peer& sub() { return sub_; }
     mqtt_peer& pub() { return pub_; }
 
-    std::unique_ptr<itest::bridge> start_bridge() {
+    // state_dir empty: sessions in memory (the configuration of every measurement but one).
+    std::unique_ptr<itest::bridge> start_bridge(const std::string& state_dir = "") {
         itest::bridge_options o;
         o.config = dir_.file("bridge.yaml");
+        if (!state_dir.empty()) {
+            o.config = dir_.file("bridge-sessions.yaml");
+            itest::write_file(o.config, bridge_yaml(state_dir));
+        }
+        o.binary = bridge_binary_;
         o.args = {"--log-level", "warn"};
         o.log_name = "llm-mqtt-bridge-" + std::to_string(++bridges_);
         return std::make_unique<itest::bridge>(dir_, mqtt_, "", o);
@@ -214,10 +228,10 @@ private:
         return b;
     }
 
-    std::string bridge_yaml() const {
+    std::string bridge_yaml(const std::string& state_dir) const {
         // The defaults, except what lets one benchmark client run thousands of requests: no
         // rate limit, enough slots, no per-client cap, no text topic (the subscriber would get
-        // every slice twice), sessions in memory.
+        // every slice twice), sessions in memory unless a measurement is about their files.
         return "mqtt:\n  text_topic: false\n  qos: " + std::to_string(qos_) +
                "\n"
                "backends:\n  - name: mock\n    url: " +
@@ -225,12 +239,15 @@ private:
                "\n    slots: 20000\n    queue: 1000\n"
                "projects:\n  - prefix: llm\n    limits:\n      rate_per_second: 0\n"
                "      rate_burst: 100000\n      max_concurrent_per_client: 10000\n"
-               "sessions:\n  state_dir: \"\"\n"
+               "sessions:\n  state_dir: \"" +
+               state_dir +
+               "\"\n"
                "max_in_flight: 20000\n"
                "log_level: warn\n";
     }
 
     int qos_;
+    std::string bridge_binary_;
     itest::test_dir dir_;
     itest::broker mqtt_;
     itest::mock_llm llm_;
@@ -251,8 +268,8 @@ int failures = 0;
 
 std::string request_payload(std::size_t k, std::size_t tokens, std::int64_t delay_us,
                             int flush_ms) {
-    std::string p = "{\"id\":\"r" + std::to_string(k) + "\",\"prompt\":\"#mock stamp tokens=" +
-                    std::to_string(tokens);
+    std::string p = "{\"id\":\"r" + std::to_string(k) +
+                    "\",\"prompt\":\"#mock stamp tokens=" + std::to_string(tokens);
     if (delay_us > 0) {
         p += " delay_us=" + std::to_string(delay_us);
     }
@@ -419,8 +436,80 @@ bool wanted(const options& o, const std::string& phase) {
     return o.only.empty() || std::find(o.only.begin(), o.only.end(), phase) != o.only.end();
 }
 
+// Session files (*.json) in a directory tree.
+std::size_t files_under(const fs::path& dir) {
+    std::size_t n = 0;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_regular_file(ec) && it->path().extension() == ".json") {
+            ++n;
+        }
+    }
+    return n;
+}
+
+// 100 paced streams at the light load (20 tokens/s each, 2,000 deltas/s in all: a load the
+// bridge relays within a few ms, so that a stall shows) through a bridge that keeps sessions
+// in a state directory, while another client holds conversations: 50 session
+// turns per second round the clock over 50 sessions (each session one turn a second, as a
+// device waits for its answer), each turn rewriting its session's file (with fsync) when it is
+// stored and again when the server's token count for it arrives. The chunk latency of the
+// streams shows what the session files cost them.
+void sessions_phase(bench_env& env, const options& o, const std::string& tag, int repeat,
+                    samples& s) {
+    const std::size_t n = o.smoke ? 10 : 100;
+    const std::size_t sessions = o.smoke ? 10 : 50;  // and turns per second
+    const std::int64_t pace = pace_us(light, n);
+    const auto tokens = static_cast<std::size_t>(o.pace_s * 1e6 / static_cast<double>(pace));
+    const fs::path state = env.dir().path() / ("state-" + std::to_string(repeat));
+    auto br = env.start_bridge(state.string());
+    mqtt_peer talker(env.mqtt().url(), "bench-turns-" + std::to_string(repeat));
+    std::atomic<bool> stop{false};
+    std::size_t turns = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::thread talk([&] {
+        // At least one turn of every session, however short the streams.
+        for (std::size_t j = 0; !stop || j < sessions; ++j) {
+            std::this_thread::sleep_until(t0 + std::chrono::microseconds(static_cast<std::int64_t>(
+                                                   j * 1'000'000 / sessions)));
+            talker.publish("llm/request/turns",
+                           "{\"id\":\"t" + std::to_string(j) + "\",\"session\":\"s" +
+                               std::to_string(j % sessions) +
+                               "\",\"prompt\":\"#mock tokens=8\\nhow are you today?\"}");
+            ++turns;
+        }
+    });
+    progress(tag + "session turns, " + std::to_string(sessions) + " per second, beside " +
+             std::to_string(n) + " paced streams");
+    const measured m = relay(env, *br, n, tokens, pace, 0, 120s);
+    stop = true;
+    talk.join();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    talker.flush(10s);
+    // Every session's file, once its first turn is answered and written.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::size_t files = 0;
+    while ((files = files_under(state / "sessions")) < sessions &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+    }
+    br.reset();
+    if (files != sessions) {
+        ++failures;
+        std::cerr << "bench: session turns: " << files << " session files, expected " << sessions
+                  << "\n";
+    }
+    const recorder add{s, "sessions", n};
+    record_latency(add, m.latency);
+    add("turns_per_s", static_cast<double>(turns) / seconds);
+    m.cpu.record(add, m.a.chunks, true);
+}
+
 void run_repeat(bench_env& env, const options& o, int repeat, samples& s) {
-    const std::string tag = "[" + std::to_string(repeat + 1) + "/" + std::to_string(o.repeats) + "] ";
+    const std::string tag =
+        "[" + std::to_string(repeat + 1) + "/" + std::to_string(o.repeats) + "] ";
     for (std::size_t n : o.streams) {
         const std::size_t per = std::max<std::size_t>(1, o.chunks / n);
         if (wanted(o, "ceilings")) {
@@ -440,6 +529,10 @@ void run_repeat(bench_env& env, const options& o, int repeat, samples& s) {
             s.add(key_of("mock", n, "deltas_per_s"), m.deltas_per_s());
             cpu_times::now(env, -1).since(cpu0).record({s, "mock", n}, m.deltas, false);
         }
+    }
+
+    if (wanted(o, "sessions")) {
+        sessions_phase(env, o, tag, repeat, s);
     }
 
     if (!wanted(o, "relay") && !wanted(o, "latency") && !wanted(o, "coalescing")) {
@@ -511,8 +604,9 @@ scale_row scale(bench_env& env, std::size_t n, double stream_s, double idle_s) {
     const std::size_t first = env.next_ids(n);
     env.sub().subscribe(response_filter, first, n);
     for (std::size_t k = first; k < first + n; ++k) {
-        env.pub().publish(request_topic("llm", k),
-                          request_payload(k, 24, static_cast<std::int64_t>(stream_s * 1e6 / 24), 0));
+        env.pub().publish(
+            request_topic("llm", k),
+            request_payload(k, 24, static_cast<std::int64_t>(stream_s * 1e6 / 24), 0));
     }
     env.sub().wait_started(n, 60s);
     r.rss_kb = static_cast<double>(rss_kb(pid));
@@ -537,10 +631,10 @@ scale_row scale(bench_env& env, std::size_t n, double stream_s, double idle_s) {
         const auto t0 = std::chrono::steady_clock::now();
         std::this_thread::sleep_for(std::chrono::duration<double>(idle_s));
         const auto c1 = process_cpu_ns(pid).value_or(0);
-        const double wall_ns = static_cast<double>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(
-                std::chrono::steady_clock::now() - t0)
-                .count());
+        const double wall_ns =
+            static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    std::chrono::steady_clock::now() - t0)
+                                    .count());
         r.cpu_idle_percent = 100.0 * static_cast<double>(c1 - c0) / wall_ns;
         r.idle_s = wall_ns / 1e9;
     }
@@ -588,7 +682,7 @@ int run(const options& o) {
     samples s;
     std::vector<scale_row> scales;
     {
-        bench_env env(o.qos, o.inflight);
+        bench_env env(o.qos, o.inflight, o.bridge);
         progress("run directory " + env.dir().path().string());
         for (int r = 0; r < o.repeats; ++r) {
             run_repeat(env, o, r, s);
@@ -597,15 +691,14 @@ int run(const options& o) {
             const std::size_t n = o.scale[i];
             // Each stream takes a connection in the bridge and in the mock server.
             if (static_cast<rlim_t>(n) + 256 > fd_limit) {
-                std::cerr << "bench: scale " << n << " skipped: the open-file limit is "
-                          << fd_limit << "\n";
+                std::cerr << "bench: scale " << n << " skipped: the open-file limit is " << fd_limit
+                          << "\n";
                 continue;
             }
             progress("scale, " + std::to_string(n) + " concurrent streams" +
-                     (i + 1 == o.scale.size() ? ", then idle for " +
-                                                    std::to_string(static_cast<int>(o.idle_s)) +
-                                                    " s"
-                                              : ""));
+                     (i + 1 == o.scale.size()
+                          ? ", then idle for " + std::to_string(static_cast<int>(o.idle_s)) + " s"
+                          : ""));
             scales.push_back(scale(env, n, o.scale_s, i + 1 == o.scale.size() ? o.idle_s : 0));
         }
     }
@@ -613,10 +706,9 @@ int run(const options& o) {
     report rep;
     rep.streams = o.streams;
     rep.machine = machine_info(fd_limit);
-    rep.options = {{"repeats", o.repeats},  {"streams", o.streams}, {"scale", o.scale},
-                   {"chunks", o.chunks},    {"pace_s", o.pace_s},   {"idle_s", o.idle_s},
-                   {"smoke", o.smoke},
-                   {"qos", o.qos}};
+    rep.options = {{"repeats", o.repeats}, {"streams", o.streams}, {"scale", o.scale},
+                   {"chunks", o.chunks},   {"pace_s", o.pace_s},   {"idle_s", o.idle_s},
+                   {"smoke", o.smoke},     {"bridge", o.bridge},   {"qos", o.qos}};
     rep.median = [&](const std::string& k) { return s.median_of(k); };
     rep.samples = s.to_json();
     rep.scale = scales;

@@ -101,7 +101,8 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
         return lower > 0 ? m("relay", n, "chunks_per_s") / lower : 0;
     };
     const int repeats = options.value("repeats", 1);
-    const std::string of_runs = repeats > 1 ? " (median of " + std::to_string(repeats) + " runs)" : "";
+    const std::string of_runs =
+        repeats > 1 ? " (median of " + std::to_string(repeats) + " runs)" : "";
 
     std::vector<table> tables;
     table thr{"Relay throughput at full speed" + of_runs,
@@ -136,7 +137,8 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
                "publisher", "subscriber"},
               {}};
     for (std::size_t n : streams) {
-        cpu.rows.push_back({fmt_int(static_cast<double>(n)), fmt(m("relay", n, "cpu_us_per_chunk"), 2),
+        cpu.rows.push_back({fmt_int(static_cast<double>(n)),
+                            fmt(m("relay", n, "cpu_us_per_chunk"), 2),
                             fmt(m("relay", n, "broker_cpu_us_per_chunk"), 2),
                             fmt(m("relay", n, "mock_cpu_us_per_chunk"), 2),
                             fmt(m("relay", n, "clients_cpu_us_per_chunk"), 2),
@@ -158,6 +160,22 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
     }
     tables.push_back(co);
 
+    // The session files' cost: only when that measurement ran (100 streams; 10 in the smoke run).
+    for (std::size_t n : {100u, 10u}) {
+        if (m("sessions", n, "turns_per_s") <= 0) {
+            continue;
+        }
+        table se{
+            "Session files: the same paced streams while session turns are written" + of_runs,
+            {"streams", "session turns/s", "p50 ms", "p99 ms", "max ms", "bridge CPU us/chunk"},
+            {}};
+        se.rows.push_back(
+            {fmt_int(static_cast<double>(n)), fmt_int(m("sessions", n, "turns_per_s")),
+             fmt(m("sessions", n, "p50_ms"), 2), fmt(m("sessions", n, "p99_ms"), 2),
+             fmt(m("sessions", n, "max_ms"), 2), fmt(m("sessions", n, "cpu_us_per_chunk"), 2)});
+        tables.push_back(se);
+    }
+
     table sc{"Scale: concurrent streams through one fresh bridge",
              {"streams", "streaming at once", "all done", "errors", "RSS before MB",
               "RSS with streams MB", "KB per stream"},
@@ -175,14 +193,18 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
     tables.push_back(sc);
 
     std::vector<target> targets;
-    auto has = [&](std::size_t n) { return std::find(streams.begin(), streams.end(), n) != streams.end(); };
+    auto has = [&](std::size_t n) {
+        return std::find(streams.begin(), streams.end(), n) != streams.end();
+    };
     if (has(100)) {
-        targets.push_back({"relay throughput at 100 streams, of the broker alone", ">= 70%",
-                           m("relay", 100, "chunks_per_s") / std::max(1.0, m("broker", 100, "chunks_per_s")),
-                           fmt(100 * m("relay", 100, "chunks_per_s") /
-                                   std::max(1.0, m("broker", 100, "chunks_per_s")),
-                               0) + "%",
-                           m("relay", 100, "chunks_per_s") >= 0.7 * m("broker", 100, "chunks_per_s")});
+        targets.push_back(
+            {"relay throughput at 100 streams, of the broker alone", ">= 70%",
+             m("relay", 100, "chunks_per_s") / std::max(1.0, m("broker", 100, "chunks_per_s")),
+             fmt(100 * m("relay", 100, "chunks_per_s") /
+                     std::max(1.0, m("broker", 100, "chunks_per_s")),
+                 0) +
+                 "%",
+             m("relay", 100, "chunks_per_s") >= 0.7 * m("broker", 100, "chunks_per_s")});
         for (const char* load : {"latency_light", "latency"}) {
             const double p99 = m(load, 100, "p99_ms");
             targets.push_back({"latency p99 at 100 streams, " +
@@ -222,9 +244,9 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
     tables.push_back(tg);
 
     std::ostringstream md;
-    md << "Machine: " << machine.value("cpu", std::string("?")) << ", "
-       << machine.value("cores", 0) << " cores, " << machine.value("kernel", std::string("?"))
-       << "; " << machine.value("date", std::string()) << "; " << fmt(seconds, 0) << " s.\n";
+    md << "Machine: " << machine.value("cpu", std::string("?")) << ", " << machine.value("cores", 0)
+       << " cores, " << machine.value("kernel", std::string("?")) << "; "
+       << machine.value("date", std::string()) << "; " << fmt(seconds, 0) << " s.\n";
     if (idle != nullptr && !scale.empty()) {
         md << "Idle bridge: " << fmt(idle->cpu_idle_percent, 3) << "% CPU over "
            << fmt(idle->idle_s, 0) << " s; RSS of a fresh bridge "
@@ -243,20 +265,22 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
     j["seconds"] = seconds;
     j["samples"] = samples;
     for (std::size_t n : streams) {
-        j["throughput"].push_back({{"streams", n},
-                                   {"bridge_chunks_per_s", m("relay", n, "chunks_per_s")},
-                                   {"broker_chunks_per_s", m("broker", n, "chunks_per_s")},
-                                   {"mock_deltas_per_s", m("mock", n, "deltas_per_s")},
-                                   {"fraction_of_lower_ceiling", fraction(n)},
-                                   {"bridge_cpu_us_per_chunk", m("relay", n, "cpu_us_per_chunk")},
-                                   {"broker_cpu_us_per_chunk", m("relay", n, "broker_cpu_us_per_chunk")},
-                                   {"mock_cpu_us_per_chunk", m("relay", n, "mock_cpu_us_per_chunk")},
-                                   {"clients_cpu_us_per_chunk", m("relay", n, "clients_cpu_us_per_chunk")},
-                                   {"broker_alone_broker_cpu_us_per_chunk", m("broker", n, "broker_cpu_us_per_chunk")},
-                                   {"broker_alone_publisher_cpu_us_per_chunk", m("broker", n, "cpu_us_per_chunk")},
-                                   {"broker_alone_subscriber_cpu_us_per_chunk", m("broker", n, "clients_cpu_us_per_chunk")},
-                                   {"bridge_bytes_per_chunk", m("relay", n, "bytes_per_chunk")},
-                                   {"broker_bytes_per_chunk", m("broker", n, "bytes_per_chunk")}});
+        j["throughput"].push_back(
+            {{"streams", n},
+             {"bridge_chunks_per_s", m("relay", n, "chunks_per_s")},
+             {"broker_chunks_per_s", m("broker", n, "chunks_per_s")},
+             {"mock_deltas_per_s", m("mock", n, "deltas_per_s")},
+             {"fraction_of_lower_ceiling", fraction(n)},
+             {"bridge_cpu_us_per_chunk", m("relay", n, "cpu_us_per_chunk")},
+             {"broker_cpu_us_per_chunk", m("relay", n, "broker_cpu_us_per_chunk")},
+             {"mock_cpu_us_per_chunk", m("relay", n, "mock_cpu_us_per_chunk")},
+             {"clients_cpu_us_per_chunk", m("relay", n, "clients_cpu_us_per_chunk")},
+             {"broker_alone_broker_cpu_us_per_chunk", m("broker", n, "broker_cpu_us_per_chunk")},
+             {"broker_alone_publisher_cpu_us_per_chunk", m("broker", n, "cpu_us_per_chunk")},
+             {"broker_alone_subscriber_cpu_us_per_chunk",
+              m("broker", n, "clients_cpu_us_per_chunk")},
+             {"bridge_bytes_per_chunk", m("relay", n, "bytes_per_chunk")},
+             {"broker_bytes_per_chunk", m("broker", n, "bytes_per_chunk")}});
         for (const char* load : {"latency_light", "latency"}) {
             const std::string broker = std::string("broker_") + load;
             j["latency"].push_back({{"streams", n},
@@ -276,6 +300,15 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
                                    {"deltas_per_s", m("flush", f, "deltas_per_s")},
                                    {"p50_ms", m("flush", f, "p50_ms")},
                                    {"p99_ms", m("flush", f, "p99_ms")}});
+    }
+    for (std::size_t n : {100u, 10u}) {
+        if (m("sessions", n, "turns_per_s") > 0) {
+            j["sessions"] = {{"streams", n},
+                             {"turns_per_s", m("sessions", n, "turns_per_s")},
+                             {"p50_ms", m("sessions", n, "p50_ms")},
+                             {"p99_ms", m("sessions", n, "p99_ms")},
+                             {"max_ms", m("sessions", n, "max_ms")}};
+        }
     }
     for (const auto& s : scale) {
         j["scale"].push_back({{"streams", s.streams},
@@ -304,8 +337,8 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
         dat << "# streams bridge broker mock | heavy: p50 p99 broker_p50 broker_p99 | light: "
                "p50 p99 broker_p50 broker_p99\n";
         for (std::size_t n : streams) {
-            dat << n << " " << m("relay", n, "chunks_per_s") << " " << m("broker", n, "chunks_per_s")
-                << " " << m("mock", n, "deltas_per_s");
+            dat << n << " " << m("relay", n, "chunks_per_s") << " "
+                << m("broker", n, "chunks_per_s") << " " << m("mock", n, "deltas_per_s");
             for (const char* load : {"latency", "latency_light"}) {
                 const std::string broker = std::string("broker_") + load;
                 dat << " " << m(load, n, "p50_ms") << " " << m(load, n, "p99_ms") << " "
@@ -319,8 +352,7 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
         gp << "set terminal pngcairo size 1100,450 font 'sans,10'\n"
               "set output 'bench.png'\n"
               "set multiplot layout 1,2 title 'llm-mqtt-bridge: "
-           << machine.value("cores", 0)
-           << " cores" << of_runs
+           << machine.value("cores", 0) << " cores" << of_runs
            << "'\n"
               "set logscale x\nset grid\nset key top left\nset xlabel 'concurrent streams'\n"
               "set logscale y\nset ylabel 'chunks per second'\nset format y '10^{%L}'\n"
@@ -339,14 +371,14 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
               "'' u 1:12 w lp dt 2 t 'broker alone p99, 2,000/s'\n"
               "unset multiplot\n";
     }
-    const std::string cmd = "command -v gnuplot >/dev/null 2>&1 && cd '" + dir.string() +
-                            "' && gnuplot bench.gp";
+    const std::string cmd =
+        "command -v gnuplot >/dev/null 2>&1 && cd '" + dir.string() + "' && gnuplot bench.gp";
     if (std::system(cmd.c_str()) == 0) {
         out << "Wrote " << (dir / "bench.json").string() << ", " << (dir / "bench.md").string()
             << " and " << (dir / "bench.png").string() << "\n";
     } else {
-        out << "Wrote " << (dir / "bench.json").string() << " and "
-            << (dir / "bench.md").string() << " (no plot: gnuplot is not installed)\n";
+        out << "Wrote " << (dir / "bench.json").string() << " and " << (dir / "bench.md").string()
+            << " (no plot: gnuplot is not installed)\n";
     }
 }
 
