@@ -206,4 +206,19 @@ void check_peak_rss(process& p, std::size_t bound_kb) {
 #endif
 }
 
+std::string numbered_text(std::size_t n) {
+    std::string t;
+    for (std::size_t i = 0; t.size() < n; ++i)
+        t += std::to_string(i) + ",";
+    t.resize(n);
+    return t;
+}
+
+void run_tool(const test_dir& dir, const std::string& tag, std::vector<std::string> argv) {
+    argv.front() = program_path(argv.front());
+    process p(tag, argv, dir.path());
+    const auto code = p.wait_exit(std::chrono::seconds(30));
+    REQUIRE_MESSAGE(code == 0, tag << " failed: " << p.stderr_text());
+}
+
 }  // namespace llmb::itest

@@ -70,4 +70,11 @@ void check_still_one_terminal(test_client& c, std::vector<response_stream>& stre
 // so there the peak says nothing about the program's own bounds (it is printed all the same).
 void check_peak_rss(process& p, std::size_t bound_kb);
 
+// Runs a program found by program_path to completion (its output goes to <tag>.*.log in the
+// test directory) and requires exit code 0.
+void run_tool(const test_dir& dir, const std::string& tag, std::vector<std::string> argv);
+
+// A text of n ASCII bytes ("0,1,2,...") that is not periodic in a way that would hide a lost piece.
+std::string numbered_text(std::size_t n);
+
 }  // namespace llmb::itest

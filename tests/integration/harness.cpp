@@ -42,6 +42,17 @@ const char* mock_llm_path() noexcept {
 const char* cli_path() noexcept {
     return LLMB_CLI_PATH;
 }
+
+std::string program_path(const std::string& name) {
+    const char* env = std::getenv("PATH");
+    std::istringstream dirs(std::string(env != nullptr ? env : "") + ":/usr/bin:/usr/sbin");
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+        const std::string candidate = dir + "/" + name;
+        if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0)
+            return candidate;
+    }
+    throw std::runtime_error(name + " is not installed (needed by the tests)");
+}
 const char* example_config_path() noexcept {
     return LLMB_EXAMPLE_CONFIG_PATH;
 }

@@ -24,6 +24,9 @@ const char* mosquitto_path() noexcept;
 const char* bridge_path() noexcept;
 const char* mock_llm_path() noexcept;
 const char* cli_path() noexcept;
+// The absolute path of a program on PATH, /usr/bin or /usr/sbin (posix_spawn takes no search
+// path); throws when it is not installed.
+std::string program_path(const std::string& name);
 // The commented example configuration shipped with the sources.
 const char* example_config_path() noexcept;
 

@@ -25,13 +25,12 @@ client_options device(const std::string& name) {
 
 void add_account(const test_dir& dir, const std::string& user, const std::string& password) {
     const bool first = !std::filesystem::exists(dir.file("passwd"));
-    std::vector<std::string> argv{"/usr/bin/mosquitto_passwd", "-b"};
+    std::vector<std::string> argv{"mosquitto_passwd", "-b"};
     if (first) {
         argv.emplace_back("-c");
     }
     argv.insert(argv.end(), {dir.file("passwd").string(), user, password});
-    process p("mosquitto_passwd-" + user, argv, dir.path());
-    REQUIRE_MESSAGE(p.wait_exit(30s) == 0, "mosquitto_passwd failed: " << p.stderr_text());
+    run_tool(dir, "mosquitto_passwd-" + user, std::move(argv));
 }
 
 broker_options acl_broker(const test_dir& dir) {

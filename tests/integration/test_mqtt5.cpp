@@ -174,6 +174,7 @@ TEST_SUITE("mqtt5") {
     }
 
     TEST_CASE("mqtt.response_prefixes replaces the default allowed prefix") {
+        // The configured prefix is what the test is about.
         config_stack st("mqtt:\n  response_prefixes: [devices/]\n");
         test_client c(st.mqtt.url());
         c.subscribe("devices/#");
@@ -245,6 +246,7 @@ TEST_SUITE("mqtt5") {
     }
 
     TEST_CASE("chunk_expiry_s: chunks and raw text expire, start and done do not") {
+        // The expiry is what the test is about.
         config_stack st("mqtt:\n  chunk_expiry_s: 30\n");
         test_client c(st.mqtt.url());
         c.subscribe_client("dev1");
@@ -277,6 +279,7 @@ TEST_SUITE("mqtt5") {
 
     TEST_CASE(
         "max_packet with 40 bytes of correlation data: every packet fits, properties counted") {
+        // An expiry adds a property to every chunk: the packets must fit with it counted.
         config_stack st("mqtt:\n  chunk_expiry_s: 60\n");
         test_client c(st.mqtt.url());
         c.subscribe("llm/response/#");
@@ -335,8 +338,11 @@ TEST_SUITE("mqtt5") {
                   with_config(dir,
                               "projects:\n"
                               "  - prefix: llm\n"
+                              // dev1 sends 19 requests at once, at the edge of the
+                              // default burst of 20: no rate limit, so none is refused for it.
                               "    limits:\n"
                               "      rate_per_second: 0\n"
+                              // Legacy topics are among those hostile input must not reach.
                               "  - prefix: maze\n"
                               "    legacy: true\n"));
         test_client c(mqtt.url());
@@ -434,6 +440,7 @@ TEST_SUITE("mqtt5") {
     }
 
     TEST_CASE("a bridge on MQTT 3.1.1 serves a 3.1.1 device on the default topics") {
+        // A bridge held to 3.1.1 is what the test is about.
         config_stack st("mqtt:\n  version: \"3.1.1\"\n");
         test_client c(st.mqtt.url(), "llm", false);
         c.subscribe_client("old");

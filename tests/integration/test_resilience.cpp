@@ -23,16 +23,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A text of n ASCII bytes that is not periodic in a way that would hide a lost piece.
-std::string numbered_text(std::size_t n) {
-    std::string t;
-    for (std::size_t i = 0; t.size() < n; ++i) {
-        t += std::to_string(i) + ",";
-    }
-    t.resize(n);
-    return t;
-}
-
 // After de-duplication by seq the stream is complete: one terminal, the last one, no seq
 // missing, no violation, done's chunks/bytes agree, and the chunks join to text exactly.
 // Unlike check_done it allows the raw messages to repeat a seq (QoS 1 redelivery).
@@ -74,7 +64,7 @@ TEST_SUITE("resilience") {
     TEST_CASE("three broker restarts with streams in flight lose no chunk") {
         test_dir dir;
         broker_options bo;
-        bo.persistence = true;
+        bo.persistence = true;  // a broker that keeps sessions is what the test is about
         // mosquitto's default of 1000 queued messages per client drops what a subscriber that
         // is reconnecting misses during a restart: an operator who wants no loss raises it.
         bo.max_queued_messages = 100000;
@@ -129,10 +119,8 @@ TEST_SUITE("resilience") {
         broker mqtt(dir);
         mock_llm llm(dir);
         mqtt.stop();
-        process br(
-            "llm-mqtt-bridge",
-            {bridge_path(), "--log-level", "debug", "--mqtt", mqtt.url(), "--llm", llm.url()},
-            dir.path());
+        process br("llm-mqtt-bridge", {bridge_path(), "--mqtt", mqtt.url(), "--llm", llm.url()},
+                   dir.path());
         // It keeps trying (with back-off) instead of giving up.
         REQUIRE(br.wait_stderr("cannot connect", 10s));
         const auto first = br.stderr_size();

@@ -22,27 +22,6 @@ constexpr std::string_view mqtt_user = "bridge";
 constexpr std::string_view mqtt_password = "pw-Secret-91c2e";
 constexpr std::string_view key_password = "kp-Secret-7f3a0";
 
-// The absolute path of a program on PATH (posix_spawn takes no search path).
-std::string program(const std::string& name) {
-    const char* env = std::getenv("PATH");
-    std::istringstream dirs(std::string(env != nullptr ? env : "") + ":/usr/bin:/usr/sbin");
-    for (std::string dir; std::getline(dirs, dir, ':');) {
-        const std::string candidate = dir + "/" + name;
-        if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) {
-            return candidate;
-        }
-    }
-    throw std::runtime_error(name + " is not installed (needed by the security tests)");
-}
-
-// Runs a tool to completion (its output goes to <tag>.*.log in the test directory).
-void run_tool(const test_dir& dir, const std::string& tag, std::vector<std::string> argv) {
-    argv.front() = program(argv.front());
-    process p(tag, argv, dir.path());
-    const auto code = p.wait_exit(30s);
-    REQUIRE_MESSAGE(code == 0, tag << " failed: " << p.stderr_text());
-}
-
 // Certificates made for one test: two unrelated CAs, server certificates for 127.0.0.1 and for
 // another host name, a client certificate with an encrypted key, and a mosquitto password file.
 struct pki {
@@ -235,9 +214,10 @@ public:
         port_ = free_port();
         proc_ = std::make_unique<process>(
             "s_server",
-            std::vector<std::string>{
-                program("openssl"), "s_server", "-accept", "127.0.0.1:" + std::to_string(port_),
-                "-cert", certs.pem("server"), "-key", certs.key("server"), "-naccept", "8", "-rev"},
+            std::vector<std::string>{program_path("openssl"), "s_server", "-accept",
+                                     "127.0.0.1:" + std::to_string(port_), "-cert",
+                                     certs.pem("server"), "-key", certs.key("server"), "-naccept",
+                                     "8", "-rev"},
             dir.path());
         REQUIRE_MESSAGE(
             wait_until([&] { return proc_->stdout_text().find("ACCEPT") != std::string::npos; },

@@ -1,14 +1,40 @@
-// Helpers shared by the unit tests: the recorded llama-server fixtures and UTF-8 building.
+// Helpers shared by the unit tests: the recorded llama-server fixtures, UTF-8 building and
+// temporary directories.
 #pragma once
 
 #include <doctest/doctest.h>
+#include <stdlib.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 
 namespace llmb::test {
+
+// A fresh directory under /tmp, removed with everything in it at the end of the test (also what
+// a test made unreadable or unwritable).
+struct temp_dir {
+    std::filesystem::path path;
+    temp_dir() {
+        std::string tmpl = "/tmp/llmb-unit-XXXXXX";
+        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+        path = tmpl;
+    }
+    ~temp_dir() {
+        namespace fs = std::filesystem;
+        std::error_code ec;
+        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
+        for (auto it = fs::recursive_directory_iterator(path, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+            fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+        }
+        fs::remove_all(path, ec);
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+};
 
 // A file of the recorded llama-server fixtures (tests/data/llama-server), whole.
 inline std::string read_fixture(const std::string& file_name) {

@@ -11,9 +11,12 @@
 
 #include "daemon/journal_codec.hpp"
 #include "daemon/request_journal.hpp"
+#include "support.hpp"
 
 namespace llmb {
 namespace {
+
+using llmb::test::temp_dir;
 
 namespace fs = std::filesystem;
 
@@ -28,19 +31,6 @@ journal_entry sample(std::uint64_t handle, std::string id) {
     e.topic = "llm/response/dev-1/" + e.id;
     return e;
 }
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = "/tmp/llmb-journal-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 std::string read_all(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/session_store.hpp"
+#include "support.hpp"
 
 namespace fs = std::filesystem;
 using llmb::history_message;
@@ -25,33 +26,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using llmb::test::temp_dir;
+
 // A wall clock the test moves by hand; whole seconds so that files (in ms) restore it exactly.
 struct test_clock {
     session_store::time_point now = session_store::time_point{} + 1'700'000'000s;
     session_store::clock_fn fn() {
         return [this] { return now; };
     }
-};
-
-// A fresh directory under /tmp, removed with everything in it at the end of the test.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = "/tmp/llmb-sessions-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-        for (auto it = fs::recursive_directory_iterator(path, ec);
-             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-            fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
-        }
-        fs::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
 };
 
 llmb::sessions_config config(std::size_t max_sessions = 100, std::size_t max_messages = 50,

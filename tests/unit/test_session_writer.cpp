@@ -22,6 +22,7 @@
 
 #include "daemon/session_store.hpp"
 #include "daemon/session_writer.hpp"
+#include "support.hpp"
 
 namespace fs = std::filesystem;
 using llmb::history_message;
@@ -33,20 +34,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = "/tmp/llmb-writer-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
+using llmb::test::temp_dir;
 
 session_key key(std::string name) {
     return {"llm", "dev1", std::move(name)};
