@@ -40,8 +40,10 @@ version_picker::step version_picker::on_failure(connect_failure f) noexcept {
 
 void version_picker::on_connected() noexcept {
     closes_ = 0;
-    if (fell_back_)
-        settled_ = true;
+    // Either version that connects is kept: a broker that took MQTT 5 once speaks it, and a proxy
+    // that closes connections while the broker behind it restarts must not cost the bridge its
+    // MQTT 5 features.
+    settled_ = true;
 }
 
 }  // namespace llmb::protocol

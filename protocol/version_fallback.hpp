@@ -27,8 +27,8 @@ connect_failure classify_connect_failure(int rc, std::string_view message) noexc
 // The version to offer next. With automatic: MQTT 5 until the broker refuses it, by a CONNACK
 // saying so (once) or by closing the connection before any CONNACK twice in a row (once could
 // be a broker going down); then 3.1.1. Once 3.1.1 connects, or after the explicit refusal, it
-// stays 3.1.1 for the picker's lifetime. A fallback on closes whose first 3.1.1 attempt fails
-// as well goes back to 5: the closes were not about the version.
+// stays 3.1.1 for the picker's lifetime; once MQTT 5 connects, it stays 5. A fallback on closes
+// whose first 3.1.1 attempt fails as well goes back to 5: the closes were not about the version.
 class version_picker {
 public:
     enum class step {
@@ -51,7 +51,7 @@ private:
     version_choice choice_;
     mqtt_version current_;
     bool fell_back_ = false;
-    bool settled_ = false;  // the fallback holds for good
+    bool settled_ = false;  // the version holds for good
     int closes_ = 0;        // MQTT 5 attempts closed before a CONNACK in a row
 };
 

@@ -65,12 +65,7 @@ TEST_CASE("version_picker: a fallback on closes whose 3.1.1 attempt fails goes b
     CHECK(v.current() == p::mqtt_version::v5);
 }
 
-TEST_CASE("version_picker: MQTT 5 that connects stays; explicit versions never change") {
-    p::version_picker a(p::version_choice::automatic);
-    a.on_connected();
-    CHECK(a.on_failure(f::closed_before_connack) == step::retry);
-    CHECK(a.current() == p::mqtt_version::v5);
-
+TEST_CASE("version_picker: explicit versions never change") {
     p::version_picker five(p::version_choice::v5);
     CHECK(five.on_failure(f::version_refused) == step::retry);
     CHECK(five.on_failure(f::closed_before_connack) == step::retry);
@@ -82,4 +77,15 @@ TEST_CASE("version_picker: MQTT 5 that connects stays; explicit versions never c
     CHECK(old.current() == p::mqtt_version::v3_1_1);
     CHECK(old.on_failure(f::version_refused) == step::retry);
     CHECK(old.current() == p::mqtt_version::v3_1_1);
+}
+
+TEST_CASE("version_picker: a broker that took MQTT 5 once is never left for 3.1.1") {
+    p::version_picker v(p::version_choice::automatic);
+    v.on_connected();
+    // Later, e.g. a proxy in front of a restarting broker closes connections before CONNACK.
+    for (int i = 0; i < 5; ++i)
+        CHECK(v.on_failure(f::closed_before_connack) == step::retry);
+    CHECK(v.on_failure(f::version_refused) == step::retry);
+    CHECK(v.current() == p::mqtt_version::v5);
+    CHECK_FALSE(v.fell_back());
 }
