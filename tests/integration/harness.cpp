@@ -82,14 +82,6 @@ private:
     int fd_;
 };
 
-sockaddr_in loopback(std::uint16_t port) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return addr;
-}
-
 bool connect_loopback(int fd, std::uint16_t port) {
     sockaddr_in addr = loopback(port);
     sockaddr generic{};
@@ -191,6 +183,14 @@ void test_dir::dump_logs() const {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+sockaddr_in loopback(std::uint16_t port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return addr;
+}
 
 std::uint16_t free_port() {
     socket_fd s;

@@ -2,6 +2,7 @@
 // with their output in files, free ports, a minimal HTTP GET and deadline-bound waiting.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -57,6 +58,9 @@ private:
 };
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, closed).
+// 127.0.0.1:port as a socket address.
+sockaddr_in loopback(std::uint16_t port);
+
 std::uint16_t free_port();
 
 // True when a TCP connection to 127.0.0.1:port succeeds.

@@ -13,19 +13,13 @@
 #include <optional>
 #include <stdexcept>
 
+#include "harness.hpp"
+
 namespace llmb::itest {
 namespace {
 
 constexpr std::size_t max_connections = 64;
 constexpr int connect_read_timeout_ms = 5000;
-
-sockaddr_in loopback(std::uint16_t port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
 
 // The protocol level of the CONNECT at the start of buf: nullopt while more bytes are needed,
 // -1 when it is no CONNECT.
