@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "daemon/bridge.hpp"
-#include "daemon/config.hpp"
-#include "daemon/event_loop.hpp"
-#include "daemon/log.hpp"
-#include "daemon/options.hpp"
-#include "daemon/service_notify.hpp"
+#include "daemon/config/config.hpp"
+#include "daemon/config/options.hpp"
+#include "daemon/requests/bridge.hpp"
+#include "daemon/service/event_loop.hpp"
+#include "daemon/service/log.hpp"
+#include "daemon/service/service_notify.hpp"
 #include "protocol/topics.hpp"
 
 namespace {

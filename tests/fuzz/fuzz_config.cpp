@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/config.hpp"
+#include "daemon/config/config.hpp"
 #include "fuzz_support.hpp"
 
 namespace {

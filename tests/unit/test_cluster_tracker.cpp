@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "daemon/cluster_tracker.hpp"
+#include "daemon/cluster/cluster_tracker.hpp"
 #include "protocol/envelope.hpp"
 
 namespace p = llmb::protocol;

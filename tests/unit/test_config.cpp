@@ -17,7 +17,7 @@
 #include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
 
-#include "daemon/config.hpp"
+#include "daemon/config/config.hpp"
 
 using llmb::config_environment;
 using llmb::config_error;

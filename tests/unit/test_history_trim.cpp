@@ -1,4 +1,4 @@
-// Selection of the session history that fits the context (daemon/history_trim.hpp).
+// Selection of the session history that fits the context (daemon/sessions/history_trim.hpp).
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/history_trim.hpp"
+#include "daemon/sessions/history_trim.hpp"
 
 using llmb::history_message;
 using llmb::trim_input;

@@ -9,8 +9,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "daemon/journal_codec.hpp"
-#include "daemon/request_journal.hpp"
+#include "daemon/requests/journal_codec.hpp"
+#include "daemon/requests/request_journal.hpp"
 #include "support.hpp"
 
 namespace llmb {

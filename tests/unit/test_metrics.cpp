@@ -1,5 +1,5 @@
 // Request counters, percentiles over the recent window and the metrics JSON
-// (daemon/metrics.hpp).
+// (daemon/service/metrics.hpp).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/config.hpp"
-#include "daemon/metrics.hpp"
+#include "daemon/config/config.hpp"
+#include "daemon/service/metrics.hpp"
 
 using llmb::latency_summary;
 using llmb::metrics;

@@ -1,4 +1,4 @@
-// Token buckets per client (daemon/rate_limiter.hpp).
+// Token buckets per client (daemon/requests/rate_limiter.hpp).
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -6,7 +6,7 @@
 #include <limits>
 #include <string>
 
-#include "daemon/rate_limiter.hpp"
+#include "daemon/requests/rate_limiter.hpp"
 
 using llmb::rate_limit_config;
 using llmb::rate_limiter;

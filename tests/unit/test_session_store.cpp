@@ -1,4 +1,4 @@
-// Conversation sessions in memory and on disk (daemon/session_store.hpp).
+// Conversation sessions in memory and on disk (daemon/sessions/session_store.hpp).
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/session_store.hpp"
+#include "daemon/sessions/session_store.hpp"
 #include "support.hpp"
 
 namespace fs = std::filesystem;

@@ -1,12 +1,12 @@
-// The prompt of a session request (daemon/session_turn.hpp): which system text, how much
+// The prompt of a session request (daemon/sessions/session_turn.hpp): which system text, how much
 // history, what a harder trim drops, and which upstream errors mean "context exceeded".
 #include <doctest/doctest.h>
 
 #include <string>
 #include <vector>
 
-#include "daemon/project_defaults.hpp"
-#include "daemon/session_turn.hpp"
+#include "daemon/config/project_defaults.hpp"
+#include "daemon/sessions/session_turn.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
-// Session files written off the caller's thread (daemon/session_writer.hpp), through the store
-// (daemon/session_store.hpp).
+// Session files written off the caller's thread (daemon/sessions/session_writer.hpp), through the
+// store (daemon/sessions/session_store.hpp).
 //
 // A FIFO in place of a session's temporary file holds the writer: its open() waits until a
 // reader comes, so the tests choose exactly when the disk "is slow" without sleeping.
@@ -20,8 +20,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/session_store.hpp"
-#include "daemon/session_writer.hpp"
+#include "daemon/sessions/session_store.hpp"
+#include "daemon/sessions/session_writer.hpp"
 #include "support.hpp"
 
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-// Nagle off on the broker connection (daemon/tcp_tuning.hpp).
+// Nagle off on the broker connection (daemon/mqtt/tcp_tuning.hpp).
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "daemon/tcp_tuning.hpp"
+#include "daemon/mqtt/tcp_tuning.hpp"
 
 using llmb::broker_port;
 using llmb::set_nodelay_to_port;

@@ -1,0 +1,94 @@
+// Publishes the events of one request in order, numbering them, and splits whatever does not fit
+// the packet limit: text into several chunk events, anything else into frags.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "daemon/mqtt/mqtt_link.hpp"
+#include "daemon/requests/request_journal.hpp"
+#include "protocol/error.hpp"
+
+namespace llmb {
+
+class event_sender {
+public:
+    // request_limit: the request's max_packet (0: none); config_limit: the configured cap.
+    event_sender(mqtt_link& mqtt, int qos, std::string topic, std::string text_topic,
+                 std::string id, std::size_t request_limit, std::size_t config_limit);
+
+    // MQTT 5: every event carries the request's Correlation Data (when it had some), and chunk
+    // events and raw text expire after chunk_expiry_s (0: never). Call before the first send.
+    void set_properties(std::string correlation, std::uint32_t chunk_expiry_s);
+
+    // The packet limit in force now: request, configuration and broker, the smallest.
+    std::size_t limit() const noexcept;
+    // Whether every event of this request can be sent within limit().
+    bool feasible() const noexcept;
+
+    // Encodes the event with the next seq and publishes it (as frags when it does not fit).
+    // Returns false when it cannot be sent within the limit at all.
+    bool send(std::string_view type, const std::function<std::string(std::uint64_t)>& encode);
+    // Publishes text as chunk events (and on the text topic); counts them into chunks.
+    bool send_text(std::string_view text, bool reasoning, std::uint64_t& chunks);
+
+    // The old deployment's format: text is gathered, "done" publishes it as one plain message,
+    // "error" publishes "Error: <message>"; other events are not sent.
+    static event_sender legacy(mqtt_link& mqtt, int qos, std::string reply_topic, std::string id,
+                               std::size_t config_limit);
+    bool is_legacy() const noexcept { return legacy_; }
+    // Sends an error event (legacy: "Error: ..."); false when it cannot be sent within the limit.
+    bool send_error(const protocol::error& err);
+
+    // An error that is the last event of a request no sender is left for: the reply to a request
+    // refused before it started (seq 0), or the end of a stream another bridge began (seq: the
+    // next one). It fits request_limit when it can; a device's limit too small for it does not
+    // keep the error from the device, which then gets it within the broker's and the configured
+    // limit. False when not even that fits.
+    static bool send_lone_error(mqtt_link& mqtt, int qos, const std::string& topic,
+                                const std::string& id, std::uint64_t seq,
+                                const protocol::error& err, const std::string& correlation,
+                                std::size_t request_limit, std::size_t config_limit);
+
+    // Records this request in the in-flight journal (call before the first send): from now on
+    // its next seq is written before each event is handed to the MQTT link, and the seq a
+    // terminal takes before the terminal. ended() tells the journal the terminal was handed over.
+    void record_in(request_journal& journal, std::string project, std::string client);
+    void ended();
+
+    std::uint64_t next_seq() const noexcept { return seq_; }
+    const std::string& id() const noexcept { return id_; }
+    const std::string& topic() const noexcept { return topic_; }
+    const std::string& correlation() const noexcept { return event_props_.correlation; }
+
+private:
+    // Chunk events carry the most properties: other events on topic_ get the same budget.
+    std::size_t payload_budget(const std::string& topic,
+                               const publish_properties& props) const noexcept;
+    // Properties of event messages (other than chunks), chunk events and raw text.
+    const publish_properties* event_props() const noexcept;
+
+    mqtt_link& mqtt_;
+    int qos_;
+    std::string topic_;
+    std::string text_topic_;  // empty: no raw text
+    std::string id_;
+    std::size_t request_limit_;
+    std::size_t config_limit_;
+    std::uint64_t seq_ = 0;
+    publish_properties event_props_;
+    publish_properties chunk_props_;
+    publish_properties text_props_;
+    // Writes the seq a terminal sent now would carry to the journal, before a publish.
+    void record_seq(std::uint64_t next_seq);
+
+    bool legacy_ = false;
+    std::string legacy_text_;
+    request_journal* journal_ = nullptr;
+    std::uint64_t journal_handle_ = 0;
+};
+
+}  // namespace llmb
