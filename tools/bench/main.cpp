@@ -66,7 +66,7 @@ bench.png when gnuplot is installed, to the output directory.
                      scale
   --bridge PATH      the llm-mqtt-bridge binary to measure (default: the one built with this
                      benchmark), e.g. one built from other code, for a before/after comparison
-  --smoke            a quick run that checks the benchmark works (about 30 s): one repeat,
+  --smoke            a quick run that checks the benchmark works (about 40 s): one repeat,
                      small sizes; its numbers are not for comparison
   --help
 )";
