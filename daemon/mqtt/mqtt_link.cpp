@@ -12,7 +12,6 @@ namespace {
 constexpr std::chrono::milliseconds max_backoff{5000};
 // Unacknowledged QoS 1 publishes the Paho client may hold (MQTT 3.1.1, or no Receive Maximum).
 constexpr std::size_t max_client_inflight = 1024;
-
 }  // namespace
 
 // Runs on the client library's thread: counts a completed delivery and wakes the loop. The id
