@@ -13,21 +13,12 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/config/tls_config.hpp"
 #include "protocol/packet.hpp"
 #include "protocol/request.hpp"
 #include "protocol/version_fallback.hpp"
 
 namespace llmb {
-
-// TLS settings of one connection (the broker, or one backend).
-struct tls_config {
-    std::string ca_file;       // PEM CA bundle; empty (and no ca_path): the system store
-    std::string ca_path;       // directory of hashed CA certificates
-    std::string cert_file;     // client certificate (PEM); empty: none
-    std::string key_file;      // its private key (PEM); empty: in cert_file
-    std::string key_password;  // key_password | key_password_file | key_password_env; secret
-    bool insecure = false;     // no certificate or host name check (a warning is logged)
-};
 
 struct mqtt_config {
     std::string url = "tcp://127.0.0.1:1883";  // tcp://, mqtt://, or ssl://, mqtts:// (TLS)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "daemon/mqtt/paho_convert.hpp"
 #include "daemon/mqtt/tcp_tuning.hpp"
 #include "daemon/service/log.hpp"
 
@@ -11,192 +12,66 @@ namespace {
 constexpr std::chrono::milliseconds max_backoff{5000};
 // Unacknowledged QoS 1 publishes the Paho client may hold (MQTT 3.1.1, or no Receive Maximum).
 constexpr std::size_t max_client_inflight = 1024;
-
-// Why the broker refused a connection: CONNACK return codes (3.1.1) and reason codes (5).
-struct refusal {
-    int code;
-    const char* words;
-};
-constexpr refusal refusals[] = {
-    {1, "unsupported protocol version"},
-    {2, "client identifier not valid"},
-    {3, "server unavailable"},
-    {4, "bad user name or password"},
-    {5, "not authorized"},
-    {0x80, "unspecified error"},
-    {0x81, "malformed packet"},
-    {0x82, "protocol error"},
-    {0x83, "implementation specific error"},
-    {0x84, "unsupported protocol version"},
-    {0x85, "client identifier not valid"},
-    {0x86, "bad user name or password"},
-    {0x87, "not authorized"},
-    {0x88, "server unavailable"},
-    {0x89, "server busy"},
-    {0x8A, "banned"},
-    {0x8C, "bad authentication method"},
-    {0x95, "packet too large"},
-    {0x97, "quota exceeded"},
-    {0x9C, "use another server"},
-    {0x9D, "server moved"},
-    {0x9F, "connection rate exceeded"},
-};
-
-std::string refusal_words(int code) {
-    for (const auto& r : refusals) {
-        if (r.code == code)
-            return r.words;
-    }
-    return "code " + std::to_string(code);
-}
-
-// ssl://host:port as the URL of a TLS handshake check.
-std::string check_url(const std::string& uri) {
-    return "https://" + uri.substr(uri.find("://") + 3) + "/";
-}
-
-inbound_message to_inbound(const mqtt::message& msg) {
-    inbound_message in{msg.get_topic(), msg.get_payload_str(), {}, {}};
-    const auto& props = msg.get_properties();
-    if (props.contains(mqtt::property::RESPONSE_TOPIC))
-        in.response_topic = mqtt::get<std::string>(props, mqtt::property::RESPONSE_TOPIC);
-    if (props.contains(mqtt::property::CORRELATION_DATA))
-        in.correlation = mqtt::get<std::string>(props, mqtt::property::CORRELATION_DATA);
-    return in;
-}
-
 }  // namespace
 
-// Paho listeners run on the library's thread: they only count or hand over to the loop.
-// A delivery carries the id of its held message as the token's user context.
-class mqtt_link::delivery_listener : public mqtt::iaction_listener {
-public:
-    explicit delivery_listener(mqtt_link& link) : link_(link) {}
-    void on_success(const mqtt::token& tok) override { hand_over(tok); }
-    void on_failure(const mqtt::token& tok) override {
-        const int rc = tok.get_return_code();
-        const int reason = static_cast<int>(tok.get_reason_code());
-        // Refused by the broker (a v5 PUBACK reason code): final, not published again. Any
-        // other failure is the connection's: the message stays held and goes again after the
-        // reconnect.
-        const bool refused = reason >= 0x80 && reason < 0xFF;
-        if (refused) {
-            link_.loop_.post([rc, reason] {
-                get_logger("mqtt")->warn("the broker refused a publish (code {}, reason {})", rc,
-                                         reason);
-            });
-            hand_over(tok);
-        }
+// Runs on the client library's thread: counts a completed delivery and wakes the loop. The id
+// of the message rides on the delivery as the token's user context.
+void mqtt_link::on_delivery(const mqtt::token& tok, bool ok) {
+    const int reason = ok ? 0 : static_cast<int>(tok.get_reason_code());
+    // Only the broker's refusals settle a message; after any other failure (the connection's) it
+    // stays held and goes again after the reconnect: nothing to hand over.
+    if (!ok && !outbox::refused(reason))
+        return;
+    const auto id = reinterpret_cast<std::uintptr_t>(tok.get_user_context());
+    {
+        std::lock_guard<std::mutex> lock(completions_mutex_);
+        completions_.push_back(delivery_report{static_cast<std::uint64_t>(id), ok,
+                                               ok ? 0 : tok.get_return_code(), reason});
     }
+    loop_.wake();
+}
 
-private:
-    void hand_over(const mqtt::token& tok) {
-        const auto id = reinterpret_cast<std::uintptr_t>(tok.get_user_context());
-        {
-            std::lock_guard<std::mutex> lock(link_.completions_mutex_);
-            link_.completions_.push_back(static_cast<std::uint64_t>(id));
-        }
-        link_.loop_.wake();
-    }
-
-    mqtt_link& link_;
-};
-
-class mqtt_link::connect_listener : public mqtt::iaction_listener {
-public:
-    explicit connect_listener(mqtt_link& link) : link_(link) {}
-    void on_success(const mqtt::token& tok) override {
-        // The token object belongs to the client; keep what we need by value.
-        std::size_t max_packet = 0;
-        std::size_t receive_max = 0;
-        bool session_present = false;
-        try {
-            const auto rsp = tok.get_connect_response();
-            session_present = rsp.is_session_present();
-            const auto& p = rsp.get_properties();
-            if (p.contains(mqtt::property::MAXIMUM_PACKET_SIZE)) {
-                max_packet = mqtt::get<std::uint32_t>(p, mqtt::property::MAXIMUM_PACKET_SIZE);
-            }
-            if (p.contains(mqtt::property::RECEIVE_MAXIMUM)) {
-                receive_max = mqtt::get<std::uint16_t>(p, mqtt::property::RECEIVE_MAXIMUM);
-            }
-        } catch (const std::exception&) {
-            // No CONNACK properties (MQTT 3.1.1): no broker limits announced.
-        }
-        link_.loop_.post([l = &link_, max_packet, receive_max, session_present] {
-            if (max_packet != 0) {
-                l->broker_max_packet_ = l->broker_max_packet_ == 0
-                                            ? max_packet
-                                            : std::min(l->broker_max_packet_, max_packet);
-            }
-            l->window_ =
-                std::min(l->settings_.window, receive_max != 0 ? receive_max : max_client_inflight);
-            l->on_connected(session_present);
-        });
-    }
-    void on_failure(const mqtt::token& tok) override {
-        const int rc = tok.get_return_code();
-        const int reason = static_cast<int>(tok.get_reason_code());
-        link_.loop_.post([l = &link_, rc, reason] { l->on_connect_failed(rc, reason); });
-    }
-
-private:
-    mqtt_link& link_;
-};
-
-class mqtt_link::subscribe_listener : public mqtt::iaction_listener {
-public:
-    explicit subscribe_listener(mqtt_link& link) : link_(link) {}
-    void on_success(const mqtt::token&) override {
-        link_.loop_.post([l = &link_] { l->on_subscribed(); });
-    }
-    void on_failure(const mqtt::token& tok) override {
-        const int rc = tok.get_return_code();
-        link_.loop_.post([l = &link_, rc] {
-            get_logger("mqtt")->error("the broker refused our subscriptions (code {})", rc);
-            l->on_lost("subscribe refused");
-            try {
-                l->client_->disconnect();
-            } catch (const std::exception&) {
-            }
-        });
-    }
-
-private:
-    mqtt_link& link_;
-};
-
-// The TLS handshake with the broker once more, by libcurl with the same settings: its error
-// says what Paho cannot (an unknown CA, a certificate for another host, an unusable key).
-class mqtt_link::tls_check final : public http_handler {
-public:
-    tls_check(mqtt_link& link, int rc) : link_(link), rc_(rc) {}
-    http_client::transfer_id id = 0;
-    bool on_data(long, std::string_view) override { return true; }
-    void on_complete(CURLcode result, long, std::string_view error_text) override {
-        mqtt_link& link = link_;
-        const int rc = rc_;
-        link.loop_.defer([holder = std::shared_ptr<tls_check>(std::move(link.tls_check_))] {});
-        link.on_tls_checked(rc, result, std::string(error_text));
-    }
-
-private:
-    mqtt_link& link_;
-    int rc_;
-};
-
-mqtt_link::mqtt_link(event_loop& loop, http_client& http, mqtt_settings settings,
+mqtt_link::mqtt_link(event_loop& loop, tls_diagnosis* tls_check, mqtt_settings settings,
                      message_handler on_message, state_handler on_ready, state_handler on_down)
     : loop_(loop),
-      http_(http),
+      tls_check_(tls_check),
       settings_(std::move(settings)),
       on_message_(std::move(on_message)),
       on_ready_(std::move(on_ready)),
       on_down_(std::move(on_down)),
-      picker_(settings_.version) {
-    delivery_listener_ = std::make_unique<delivery_listener>(*this);
-    connect_listener_ = std::make_unique<connect_listener>(*this);
-    subscribe_listener_ = std::make_unique<subscribe_listener>(*this);
+      picker_(settings_.version),
+      outbox_(settings_.window, max_client_inflight) {
+    // Paho's listeners run on the library's thread: they only count or hand over to the loop.
+    delivery_listener_ = std::make_unique<action_callbacks>(
+        [this](const mqtt::token& tok) { on_delivery(tok, true); },
+        [this](const mqtt::token& tok) { on_delivery(tok, false); });
+    connect_listener_ = std::make_unique<action_callbacks>(
+        [this](const mqtt::token& tok) {
+            // The token object belongs to the client; keep what we need by value.
+            loop_.post([this, c = read_connack(tok)] {
+                outbox_.limit_packet_size(c.max_packet);
+                outbox_.set_receive_maximum(c.receive_max);
+                on_connected(c.session_present);
+            });
+        },
+        [this](const mqtt::token& tok) {
+            loop_.post([this, rc = tok.get_return_code(),
+                        reason = static_cast<int>(tok.get_reason_code())] {
+                on_connect_failed(rc, reason);
+            });
+        });
+    subscribe_listener_ = std::make_unique<action_callbacks>(
+        [this](const mqtt::token&) { loop_.post([this] { on_subscribed(); }); },
+        [this](const mqtt::token& tok) {
+            loop_.post([this, rc = tok.get_return_code()] {
+                get_logger("mqtt")->error("the broker refused our subscriptions (code {})", rc);
+                on_lost("subscribe refused");
+                try {
+                    client_->disconnect();
+                } catch (const std::exception&) {
+                }
+            });
+        });
     make_client();
     loop_.set_wake_handler([this] { on_deliveries(); });
 }
@@ -212,7 +87,9 @@ void mqtt_link::make_client() {
         }
         connect_token_.reset();
         client_.reset();
-        in_flight_ = 0;  // the old client's unacknowledged publishes went with it
+        // The old client's unacknowledged publishes went with it. (A client is replaced only
+        // before the first connection, when nothing was handed over yet.)
+        outbox_.republish_unacknowledged();
     }
     const bool v5 = version() == protocol::mqtt_version::v5;
     const int version = v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
@@ -220,33 +97,7 @@ void mqtt_link::make_client() {
     client_ =
         std::make_unique<mqtt::async_client>(settings_.uri, settings_.client_id, create, nullptr);
 
-    conn_opts_ = std::make_unique<mqtt::connect_options>();
-    auto& o = *conn_opts_;
-    o.set_mqtt_version(version);
-    if (v5) {
-        o.set_clean_session(false);
-        o.set_clean_start(!persistent());
-        if (persistent()) {
-            // On the options object itself, which stays alive (Paho 1.2 keeps a pointer into it).
-            mqtt::properties props;
-            props.add({mqtt::property::SESSION_EXPIRY_INTERVAL,
-                       static_cast<int>(settings_.session_expiry_s)});
-            o.set_properties(std::move(props));
-        }
-    } else {
-        o.set_clean_session(!persistent());
-    }
-    o.set_keep_alive_interval(settings_.keep_alive_s);
-    if (!settings_.username.empty())
-        o.set_user_name(settings_.username);
-    if (!settings_.password.empty())
-        o.set_password(settings_.password);
-    o.set_max_inflight(static_cast<int>(max_client_inflight));
-    o.set_connect_timeout(10);
-    o.set_automatic_reconnect(false);  // we reconnect ourselves to see CONNACK again
-    o.set_will(mqtt::will_options(settings_.status_topic, settings_.offline_payload, 1, true));
-    if (uses_tls())
-        apply_tls();
+    conn_opts_ = make_connect_options(settings_, v5, static_cast<int>(max_client_inflight));
 
     client_->set_message_callback([this](mqtt::const_message_ptr msg) {
         loop_.post([this, msg] { on_message_(to_inbound(*msg)); });
@@ -266,7 +117,8 @@ void mqtt_link::make_client() {
 
 mqtt_link::~mqtt_link() {
     if (tls_check_)
-        http_.abort(tls_check_->id);
+        tls_check_->cancel();
+    loop_.set_wake_handler(nullptr);
     try {
         // Paho refuses (throws) while a connect is in progress.
         client_->set_message_callback(nullptr);
@@ -289,30 +141,6 @@ void mqtt_link::start() {
             "anyone in between can read and change the traffic");
     }
     connect_now();
-}
-
-// TLS on the connect options themselves (kept alive with them). The trust store is ca_file and/or
-// ca_path, or OpenSSL's default paths (the system store) when neither is set.
-void mqtt_link::apply_tls() {
-    const auto& t = settings_.tls;
-    mqtt::ssl_options ssl;
-    ssl.set_ssl_version(MQTT_SSL_VERSION_TLS_1_2);  // the lowest version accepted
-    if (!t.ca_file.empty())
-        ssl.set_trust_store(t.ca_file);
-    if (!t.ca_path.empty())
-        ssl.ca_path(t.ca_path);
-    if (!t.cert_file.empty()) {
-        ssl.set_key_store(t.cert_file);
-        ssl.set_private_key(t.key_file.empty() ? t.cert_file : t.key_file);
-        if (!t.key_password.empty())
-            ssl.set_private_key_password(t.key_password);
-    }
-    ssl.set_enable_server_cert_auth(!t.insecure);
-    ssl.set_verify(!t.insecure);  // the host name check
-    // No ssl_options error handler: Paho C++ 1.2 hands the C library a pointer to a copy of the
-    // options that is gone after connect(), and OpenSSL's errors would call through it. A failed
-    // handshake is checked again with libcurl instead (tls_check).
-    conn_opts_->set_ssl(std::move(ssl));
 }
 
 void mqtt_link::set_filters(std::vector<std::string> filters) {
@@ -378,21 +206,11 @@ void mqtt_link::on_connect_failed(int rc, int reason) {
     if (pick_version(failure, why))
         return;
     if (why.empty()) {
-        if (uses_tls() && !stopping_) {
-            // No answer from the broker: find out whether TLS was the problem, then log.
-            http_request req;
-            req.url = check_url(settings_.uri);
-            req.method = "GET";
-            req.connect_only = true;
-            req.tls = &settings_.tls;
-            tls_check_ = std::make_unique<tls_check>(*this, rc);
-            try {
-                tls_check_->id = http_.start(req, *tls_check_);
-                return;
-            } catch (const std::exception&) {
-                tls_check_.reset();
-            }
-        }
+        // No answer from the broker: find out whether TLS was the problem, then log.
+        if (uses_tls() && !stopping_ && tls_check_ != nullptr &&
+            tls_check_->start(settings_.uri, settings_.tls, rc,
+                              [this](std::string words) { on_tls_checked(words); }))
+            return;
         why = "no connection (code " + std::to_string(rc) + ")";
     }
     get_logger("mqtt")->warn("cannot connect to {}: {}; retrying in {} ms", settings_.uri, why,
@@ -437,20 +255,9 @@ bool mqtt_link::pick_version(protocol::connect_failure failure, const std::strin
     return false;
 }
 
-void mqtt_link::on_tls_checked(int rc, CURLcode result, const std::string& error_text) {
+void mqtt_link::on_tls_checked(const std::string& why) {
     if (stopping_)
         return;
-    std::string why;
-    if (const auto words = tls_failure_words(result, "the broker"); !words.empty()) {
-        why = "TLS: " + words + " (" + error_text + ")";
-    } else if (result != CURLE_OK) {
-        why = "no connection (" + error_text + ")";
-    } else {
-        why = "the broker closed the connection after the TLS handshake (code " +
-              std::to_string(rc) + ")";
-        if (settings_.tls.cert_file.empty())
-            why += "; does it want a client certificate (tls.cert_file)?";
-    }
     get_logger("mqtt")->warn("cannot connect to {}: {}; retrying in {} ms", settings_.uri, why,
                              backoff_.count());
     schedule_reconnect();
@@ -479,22 +286,17 @@ void mqtt_link::on_connected(bool session_present) {
     } else {
         // A resumed session: Paho sends the unacknowledged QoS 1 publishes again itself and
         // their deliveries complete as usual; QoS 0 ones it may have dropped are forgotten.
-        std::vector<std::uint64_t> qos0;
-        for (std::size_t i = 0; i < held_.size(); ++i) {
-            if (!held_[i].done && held_[i].m.qos == 0)
-                qos0.push_back(base_id_ + i);
-        }
-        for (const auto id : qos0)
-            complete(id);
+        outbox_.session_resumed();
+        check_backlog();
     }
     get_logger("mqtt")->info(
         "connected to {} (MQTT {}, broker max packet {}, {})", settings_.uri,
         version() == protocol::mqtt_version::v5 ? "5"
         : picker_.fell_back()                   ? "3.1.1, kept while the bridge runs"
                                                 : "3.1.1",
-        broker_max_packet_ == 0 ? std::string("none") : std::to_string(broker_max_packet_),
+        broker_max_packet() == 0 ? std::string("none") : std::to_string(broker_max_packet()),
         !persistent()     ? "clean start"
-        : session_present ? "session resumed, " + std::to_string(in_flight_) + " in flight"
+        : session_present ? "session resumed, " + std::to_string(outbox_.in_flight()) + " in flight"
                           : "new session");
     try {
         // Watched filters first, one by one (Paho 1.2 mishandles options for several filters
@@ -517,9 +319,10 @@ void mqtt_link::on_subscribed() {
     if (ready_)
         return;
     // The online status goes before anything queued meanwhile.
-    enqueue(
-        outbound{settings_.status_topic, settings_.online_payload, 1, true, publish_properties{}},
-        true);
+    outbox_.enqueue(outbound_message{settings_.status_topic, settings_.online_payload, 1, true,
+                                     publish_properties{}, 0},
+                    true);
+    check_backlog();
     ready_ = true;
     get_logger("mqtt")->info("subscribed to {} filters; online", settings_.filters.size());
     pump();
@@ -552,48 +355,23 @@ void mqtt_link::take_completions() {
         std::lock_guard<std::mutex> lock(completions_mutex_);
         completions_taken_.swap(completions_);
     }
-    for (const auto id : completions_taken_)
-        complete(id);
-    completions_taken_.clear();
-}
-
-// A delivery completed: its message is no longer held. Ids from before a republish are no
-// longer known and are ignored.
-void mqtt_link::complete(std::uint64_t id) {
-    if (id < base_id_ || id - base_id_ >= held_.size())
-        return;
-    auto& h = held_[static_cast<std::size_t>(id - base_id_)];
-    if (h.done)
-        return;
-    h.done = true;
-    --in_flight_;
-    queued_bytes_ -= std::min(queued_bytes_, h.m.topic.size() + h.m.payload.size());
-    h.m = outbound{};
-    while (!held_.empty() && held_.front().done) {
-        held_.pop_front();
-        ++base_id_;
+    for (const auto& d : completions_taken_) {
+        if (d.ok) {
+            outbox_.acknowledged(d.id);
+        } else if (outbox_.failed(d.id, d.reason)) {
+            get_logger("mqtt")->warn("the broker refused a publish (code {}, reason {})", d.rc,
+                                     d.reason);
+        }
+        check_backlog();
     }
-    check_backlog();
+    completions_taken_.clear();
 }
 
 // After a reconnect on which the broker resumed no session: the held QoS 1 messages go back to
 // the front of the queue in their order (their bytes are still counted), QoS 0 ones are let go.
 void mqtt_link::republish_unacknowledged() {
     take_completions();  // those acknowledged before the connection went
-    std::size_t again = 0;
-    for (auto it = held_.rbegin(); it != held_.rend(); ++it) {
-        if (it->done)
-            continue;
-        if (it->m.qos == 0) {
-            queued_bytes_ -= std::min(queued_bytes_, it->m.topic.size() + it->m.payload.size());
-            continue;
-        }
-        queue_.push_front(std::move(it->m));
-        ++again;
-    }
-    base_id_ += held_.size();
-    held_.clear();
-    in_flight_ = 0;
+    const std::size_t again = outbox_.republish_unacknowledged();
     if (again != 0) {
         get_logger("mqtt")->info(
             "the broker kept no session for us: publishing {} unacknowledged messages again",
@@ -604,120 +382,65 @@ void mqtt_link::republish_unacknowledged() {
 
 void mqtt_link::publish(std::string topic, std::string payload, int qos, bool retain,
                         const publish_properties* props) {
-    enqueue(outbound{std::move(topic), std::move(payload), qos, retain,
-                     props != nullptr && version() == protocol::mqtt_version::v5
-                         ? *props
-                         : publish_properties{}},
-            false);
-    pump();
-}
-
-void mqtt_link::enqueue(outbound m, bool front) {
-    m.ticket = ++last_ticket_;
-    queued_bytes_ += m.topic.size() + m.payload.size();
-    if (front)
-        queue_.push_front(std::move(m));
-    else
-        queue_.push_back(std::move(m));
+    outbox_.enqueue(outbound_message{
+        std::move(topic), std::move(payload), qos, retain,
+        props != nullptr && version() == protocol::mqtt_version::v5 ? *props : publish_properties{},
+        0});
     check_backlog();
-}
-
-std::uint64_t mqtt_link::settled_through() const noexcept {
-    std::uint64_t lowest = last_ticket_ + 1;  // the oldest message not settled
-    for (const auto& h : held_) {
-        if (!h.done)
-            lowest = std::min(lowest, h.m.ticket);
-    }
-    for (const auto& m : queue_)
-        lowest = std::min(lowest, m.ticket);
-    return lowest - 1;
-}
-
-void mqtt_link::drop_front() {
-    const auto& m = queue_.front();
-    queued_bytes_ -= std::min(queued_bytes_, m.topic.size() + m.payload.size());
-    queue_.pop_front();
+    pump();
 }
 
 void mqtt_link::set_backlog_handler(std::size_t high, std::size_t low,
                                     std::function<void(bool)> on_change) {
-    backlog_high_ = high;
-    backlog_low_ = std::min(low, high);
+    outbox_.set_marks(high, low);
     on_backlog_ = std::move(on_change);
     check_backlog();
 }
 
 void mqtt_link::check_backlog() {
-    if (backlog_high_ == 0 || !on_backlog_)
+    if (!on_backlog_ || !outbox_.check_backlog())
         return;
-    const bool now = backlogged_ ? queued_bytes_ > backlog_low_ : queued_bytes_ > backlog_high_;
-    if (now == backlogged_)
-        return;
-    backlogged_ = now;
+    const bool now = outbox_.backlogged();
     // Debug only: under a sustained flood this flips often.
     if (now)
         get_logger("mqtt")->debug("{} bytes wait for the broker: holding answers back",
-                                  queued_bytes_);
+                                  outbox_.bytes());
     else
-        get_logger("mqtt")->debug("{} bytes wait for the broker: answers go on", queued_bytes_);
+        get_logger("mqtt")->debug("{} bytes wait for the broker: answers go on", outbox_.bytes());
     on_backlog_(now);
 }
 
 std::size_t mqtt_link::properties_size(const publish_properties& props) const noexcept {
-    if (version() != protocol::mqtt_version::v5)
-        return 0;
-    return protocol::publish_properties_size(props.correlation.size(), props.expiry_s != 0);
-}
-
-// A packet over the broker's limit would cost the connection: it is dropped instead, at
-// sending time, when the limit is known. (Response events are split to fit beforehand; this
-// guards status and metrics.)
-bool mqtt_link::too_large(const outbound& m) const {
-    if (broker_max_packet_ == 0)
-        return false;
-    const std::size_t size = protocol::publish_packet_size(
-        m.topic.size(), m.payload.size(), properties_size(m.props), m.qos, version());
-    if (size <= broker_max_packet_)
-        return false;
-    get_logger("mqtt")->error(
-        "not publishing {} bytes on {}: the broker takes packets of at most "
-        "{} bytes",
-        size, m.topic, broker_max_packet_);
-    return true;
+    return publish_properties_size(props, version());
 }
 
 void mqtt_link::pump() {
-    while (ready_ && !queue_.empty() && in_flight_ < window_) {
-        auto& m = queue_.front();
-        if (too_large(m)) {
-            drop_front();
+    while (ready_) {
+        const outbound_message* m = outbox_.next();
+        if (m == nullptr)
+            break;
+        // A packet over the broker's limit would cost the connection: it is dropped instead,
+        // at sending time, when the limit is known. (Response events are split to fit
+        // beforehand; this guards status and metrics.)
+        if (const std::size_t size = outbox_.oversize(version()); size != 0) {
+            get_logger("mqtt")->error(
+                "not publishing {} bytes on {}: the broker takes packets of at most {} bytes", size,
+                m->topic, broker_max_packet());
+            outbox_.drop_next();
             continue;
         }
         try {
-            auto msg = mqtt::message::create(m.topic, m.payload, m.qos, m.retain);
-            if (version() == protocol::mqtt_version::v5 &&
-                (!m.props.correlation.empty() || m.props.expiry_s != 0)) {
-                mqtt::properties props;
-                if (!m.props.correlation.empty())
-                    props.add({mqtt::property::CORRELATION_DATA, m.props.correlation});
-                if (m.props.expiry_s != 0)
-                    props.add({mqtt::property::MESSAGE_EXPIRY_INTERVAL,
-                               static_cast<std::int32_t>(m.props.expiry_s)});
-                msg->set_properties(std::move(props));
-            }
-            const std::uint64_t id = base_id_ + held_.size();
-            client_->publish(msg, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)),
-                             *delivery_listener_);
+            client_->publish(
+                to_paho(*m, version() == protocol::mqtt_version::v5),
+                reinterpret_cast<void*>(static_cast<std::uintptr_t>(outbox_.next_id())),
+                *delivery_listener_);
         } catch (const mqtt::exception& e) {
             // The client refused (disconnected or its buffer is full): keep the message.
             get_logger("mqtt")->debug("publish deferred: {}", e.what());
             return;
         }
-        ++in_flight_;
         ++published_;
-        // Held until delivered; its bytes count until then.
-        held_.push_back(held{std::move(m), false});
-        queue_.pop_front();
+        outbox_.hand_over();  // held until its delivery completes
     }
     check_backlog();
 }
@@ -738,14 +461,14 @@ void mqtt_link::shutdown(std::chrono::milliseconds drain_limit, std::function<vo
     shutdown_timer_ = loop_.add_timer(drain_limit, [this] {
         shutdown_timer_ = 0;
         get_logger("mqtt")->warn("{} messages not delivered before the shutdown deadline",
-                                 queue_.size() + in_flight_);
+                                 outbox_.waiting() + outbox_.in_flight());
         finish_shutdown();
     });
     maybe_finish_shutdown();
 }
 
 void mqtt_link::maybe_finish_shutdown() {
-    if (stopping_ && queue_.empty() && in_flight_ == 0)
+    if (stopping_ && outbox_.drained())
         finish_shutdown();
 }
 

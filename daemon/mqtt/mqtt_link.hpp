@@ -6,20 +6,19 @@
 
 #include <mqtt/async_client.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "daemon/config/config.hpp"
+#include "daemon/config/tls_config.hpp"
+#include "daemon/mqtt/outbox.hpp"
+#include "daemon/mqtt/tls_diagnosis.hpp"
 #include "daemon/service/event_loop.hpp"
-#include "daemon/upstream/http_client.hpp"
 #include "protocol/packet.hpp"
 #include "protocol/version_fallback.hpp"
 
@@ -59,19 +58,14 @@ struct inbound_message {
     std::string correlation;
 };
 
-// MQTT 5 properties of an outbound message (ignored on a 3.1.1 connection).
-struct publish_properties {
-    std::string correlation;     // Correlation Data; empty: none
-    std::uint32_t expiry_s = 0;  // Message Expiry Interval; 0: none
-};
-
 class mqtt_link {
 public:
     using message_handler = std::function<void(inbound_message&&)>;
     using state_handler = std::function<void()>;
 
-    // http checks a failed TLS handshake with the broker again, to log what is wrong.
-    mqtt_link(event_loop& loop, http_client& http, mqtt_settings settings,
+    // tls_check finds out why a TLS connect failed, to log what is wrong (null: no check).
+    // The link takes the loop's wake handler (see event_loop::set_wake_handler) while it lives.
+    mqtt_link(event_loop& loop, tls_diagnosis* tls_check, mqtt_settings settings,
               message_handler on_message, state_handler on_ready, state_handler on_down);
     ~mqtt_link();
     mqtt_link(const mqtt_link&) = delete;
@@ -89,48 +83,35 @@ public:
 
     bool ready() const noexcept { return ready_; }
     // The broker's Maximum Packet Size (smallest seen), 0 when it announced none.
-    std::size_t broker_max_packet() const noexcept { return broker_max_packet_; }
+    std::size_t broker_max_packet() const noexcept { return outbox_.max_packet(); }
     // The version of the connection (or of the next attempt): may change from 5 to 3.1.1 once.
     protocol::mqtt_version version() const noexcept { return picker_.current(); }
     // Bytes the properties add to a PUBLISH on this connection (none on MQTT 3.1.1).
     std::size_t properties_size(const publish_properties& props) const noexcept;
-    std::size_t queued() const noexcept { return queue_.size(); }
-    // Bytes (topics and payloads) of the messages the broker has not acknowledged yet: queued,
-    // or handed to the client library and held to be published again after a reconnect.
-    std::size_t queued_bytes() const noexcept { return queued_bytes_; }
-    // Backpressure: on_change(true) once the queued bytes exceed high, on_change(false) once
-    // they are back at low or below. It may be called from inside publish().
+    // Backpressure: on_change(true) once the bytes (topics and payloads) of the messages the
+    // broker has not acknowledged yet, queued or handed to the client library, exceed high;
+    // on_change(false) once they are back at low or below. It may be called from inside
+    // publish().
     void set_backlog_handler(std::size_t high, std::size_t low,
                              std::function<void(bool)> on_change);
-    bool backlogged() const noexcept { return backlogged_; }
-    std::size_t in_flight() const noexcept { return in_flight_; }
+    bool backlogged() const noexcept { return outbox_.backlogged(); }
     std::uint64_t published() const noexcept { return published_; }
     // Every queued message gets a ticket, counting up from 1: the ticket of the latest one.
-    std::uint64_t last_ticket() const noexcept { return last_ticket_; }
+    std::uint64_t last_ticket() const noexcept { return outbox_.last_ticket(); }
     // Every message with a ticket up to this one is settled: acknowledged by the broker, failed
     // or dropped; none of them will be sent (again). A scan of what is held and queued: for
     // periodic checks, not the hot path.
-    std::uint64_t settled_through() const noexcept;
+    std::uint64_t settled_through() const noexcept { return outbox_.settled_through(); }
 
 private:
-    struct outbound {
-        std::string topic;
-        std::string payload;
-        int qos;
-        bool retain;
-        publish_properties props;
-        std::uint64_t ticket{};  // its place in the order of publish() calls (see last_ticket)
+    // How a delivery ended, as the client library's thread hands it to the loop. The id (the
+    // outbox's) rides on the delivery as the token's user context.
+    struct delivery_report {
+        std::uint64_t id;
+        bool ok;
+        int rc;
+        int reason;
     };
-    // A message handed to the client library, held until its delivery completes. Its id is
-    // base_id_ + its index in held_, and rides on the delivery as the token's user context.
-    struct held {
-        outbound m;
-        bool done = false;
-    };
-    class delivery_listener;
-    class connect_listener;
-    class subscribe_listener;
-    class tls_check;
 
     // A new Paho client and connect options for version(), with the handlers set.
     void make_client();
@@ -138,28 +119,24 @@ private:
     void on_connect_failed(int rc, int reason);
     // Whether to go on with another version after a failed connect; true when it retried.
     bool pick_version(protocol::connect_failure failure, const std::string& why);
-    void on_tls_checked(int rc, CURLcode result, const std::string& error_text);
-    void apply_tls();
+    void on_tls_checked(const std::string& why);
     void schedule_reconnect();
+    void on_delivery(const mqtt::token& tok, bool ok);
     void on_connected(bool session_present);
     void on_subscribed();
     void on_lost(const std::string& cause);
     void on_deliveries();
     void take_completions();
-    void complete(std::uint64_t id);
     void republish_unacknowledged();
     void pump();
-    bool too_large(const outbound& m) const;
     bool persistent() const noexcept { return settings_.session_expiry_s != 0; }
     bool uses_tls() const noexcept { return settings_.uri.rfind("ssl://", 0) == 0; }
-    void enqueue(outbound m, bool front);
-    void drop_front();
     void check_backlog();
     void maybe_finish_shutdown();
     void finish_shutdown();
 
     event_loop& loop_;
-    http_client& http_;
+    tls_diagnosis* tls_check_;
     mqtt_settings settings_;
     message_handler on_message_;
     state_handler on_ready_;
@@ -169,28 +146,17 @@ private:
     // Built in place and kept alive (see Paho 1.2 notes); new with each client.
     std::unique_ptr<mqtt::connect_options> conn_opts_;
     mqtt::token_ptr connect_token_;  // of the attempt under way (its failure text)
-    std::unique_ptr<delivery_listener> delivery_listener_;
-    std::unique_ptr<connect_listener> connect_listener_;
-    std::unique_ptr<subscribe_listener> subscribe_listener_;
-    std::unique_ptr<tls_check> tls_check_;  // running after a failed TLS connect
-    // Ids of completed deliveries, filled by the client library's thread and swapped out by
-    // the loop: one short lock per acknowledgement, nothing allocated once the vectors grew.
+    std::unique_ptr<mqtt::iaction_listener> delivery_listener_;
+    std::unique_ptr<mqtt::iaction_listener> connect_listener_;
+    std::unique_ptr<mqtt::iaction_listener> subscribe_listener_;
+    // Completed deliveries, filled by the client library's thread and swapped out by the
+    // loop: one short lock per acknowledgement, nothing allocated once the vectors grew.
     std::mutex completions_mutex_;
-    std::vector<std::uint64_t> completions_;
-    std::vector<std::uint64_t> completions_taken_;  // the loop's side of the swap
-    std::deque<outbound> queue_;
-    std::deque<held> held_;
-    std::uint64_t base_id_ = 1;  // the id of held_.front(); ids start at 1
-    std::size_t queued_bytes_ = 0;
-    std::size_t backlog_high_ = 0;  // 0: no backlog handler
-    std::size_t backlog_low_ = 0;
+    std::vector<delivery_report> completions_;
+    std::vector<delivery_report> completions_taken_;  // the loop's side of the swap
+    outbox outbox_;
     std::function<void(bool)> on_backlog_;
-    bool backlogged_ = false;
-    std::size_t in_flight_ = 0;  // held_ entries not done
-    std::size_t window_ = 20;    // settings_.window limited by the broker; set on connect
     std::uint64_t published_ = 0;
-    std::uint64_t last_ticket_ = 0;
-    std::size_t broker_max_packet_ = 0;
     bool connecting_ = false;
     bool ready_ = false;
     bool stopping_ = false;

@@ -107,8 +107,9 @@ bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
       cfg_(std::move(cfg)),
       http_(loop),
       backends_(loop, http_),
+      broker_tls_check_(loop, http_),
       mqtt_(
-          loop, http_, make_mqtt_settings(*cfg_),
+          loop, &broker_tls_check_, make_mqtt_settings(*cfg_),
           [this](inbound_message&& m) { on_message(std::move(m)); },
           [this] {
               if (on_ready_)

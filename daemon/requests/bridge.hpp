@@ -14,6 +14,7 @@
 #include "daemon/cluster/cluster_takeover.hpp"
 #include "daemon/config/config.hpp"
 #include "daemon/mqtt/mqtt_link.hpp"
+#include "daemon/mqtt/tls_diagnosis.hpp"
 #include "daemon/requests/rate_limiter.hpp"
 #include "daemon/requests/request_journal.hpp"
 #include "daemon/requests/request_stream.hpp"
@@ -80,6 +81,7 @@ private:
     std::shared_ptr<const config> cfg_;
     http_client http_;
     backend_pool backends_;
+    curl_tls_diagnosis broker_tls_check_;  // outlives mqtt_, which uses it
     mqtt_link mqtt_;
     metrics metrics_;
     stream_services services_;

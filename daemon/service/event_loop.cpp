@@ -108,6 +108,12 @@ void event_loop::wake() {
     }
 }
 
+void event_loop::set_wake_handler(std::function<void()> fn) {
+    if (fn && wake_handler_)
+        throw std::logic_error("event_loop: the wake handler has an owner already");
+    wake_handler_ = std::move(fn);
+}
+
 void event_loop::drain_posted() {
     std::vector<std::function<void()>> batch;
     {

@@ -44,7 +44,12 @@ public:
     void post(std::function<void()> fn);
     // Thread-safe: wakes the loop so that the wake handler runs (lock-free, coalesced).
     void wake();
-    void set_wake_handler(std::function<void()> fn) { wake_handler_ = std::move(fn); }
+    // The one wake handler, for the one owner of wake(): a flag and no queue is what makes
+    // wake() cheap enough for every acknowledgement, and a flag cannot tell two owners apart.
+    // So the slot is taken explicitly: setting it while it is taken throws std::logic_error
+    // (a second owner would otherwise silently steal the first one's wakes); nullptr frees it.
+    // Loop thread only. Others hand work over with post().
+    void set_wake_handler(std::function<void()> fn);
 
     // Loop thread only: runs fn after the current callback returns (safe destruction point).
     void defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }

@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "daemon/config/config.hpp"
+#include "daemon/config/tls_config.hpp"
 #include "daemon/service/event_loop.hpp"
 
 namespace llmb {
