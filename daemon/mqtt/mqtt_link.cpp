@@ -4,6 +4,7 @@
 
 #include "daemon/mqtt/tcp_tuning.hpp"
 #include "daemon/service/log.hpp"
+#include "daemon/upstream/upstream_error.hpp"
 
 namespace llmb {
 
