@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "daemon/config/config.hpp"
+#include "daemon/mqtt/publisher.hpp"
 #include "daemon/service/event_loop.hpp"
 #include "daemon/upstream/http_client.hpp"
 #include "protocol/packet.hpp"
@@ -59,13 +60,7 @@ struct inbound_message {
     std::string correlation;
 };
 
-// MQTT 5 properties of an outbound message (ignored on a 3.1.1 connection).
-struct publish_properties {
-    std::string correlation;     // Correlation Data; empty: none
-    std::uint32_t expiry_s = 0;  // Message Expiry Interval; 0: none
-};
-
-class mqtt_link {
+class mqtt_link final : public publisher {
 public:
     using message_handler = std::function<void(inbound_message&&)>;
     using state_handler = std::function<void()>;
@@ -83,17 +78,17 @@ public:
     void set_filters(std::vector<std::string> filters);
     // Queues a message; sent in order as soon as the link is up and the window allows.
     void publish(std::string topic, std::string payload, int qos, bool retain = false,
-                 const publish_properties* props = nullptr);
+                 const publish_properties* props = nullptr) override;
     // Publishes the offline status, waits (bounded) for the queue to drain, disconnects.
     void shutdown(std::chrono::milliseconds drain_limit, std::function<void()> done);
 
     bool ready() const noexcept { return ready_; }
     // The broker's Maximum Packet Size (smallest seen), 0 when it announced none.
-    std::size_t broker_max_packet() const noexcept { return broker_max_packet_; }
+    std::size_t broker_max_packet() const noexcept override { return broker_max_packet_; }
     // The version of the connection (or of the next attempt): may change from 5 to 3.1.1 once.
-    protocol::mqtt_version version() const noexcept { return picker_.current(); }
+    protocol::mqtt_version version() const noexcept override { return picker_.current(); }
     // Bytes the properties add to a PUBLISH on this connection (none on MQTT 3.1.1).
-    std::size_t properties_size(const publish_properties& props) const noexcept;
+    std::size_t properties_size(const publish_properties& props) const noexcept override;
     std::size_t queued() const noexcept { return queue_.size(); }
     // Bytes (topics and payloads) of the messages the broker has not acknowledged yet: queued,
     // or handed to the client library and held to be published again after a reconnect.
@@ -106,7 +101,7 @@ public:
     std::size_t in_flight() const noexcept { return in_flight_; }
     std::uint64_t published() const noexcept { return published_; }
     // Every queued message gets a ticket, counting up from 1: the ticket of the latest one.
-    std::uint64_t last_ticket() const noexcept { return last_ticket_; }
+    std::uint64_t last_ticket() const noexcept override { return last_ticket_; }
     // Every message with a ticket up to this one is settled: acknowledged by the broker, failed
     // or dropped; none of them will be sent (again). A scan of what is held and queued: for
     // periodic checks, not the hot path.

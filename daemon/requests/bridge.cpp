@@ -106,7 +106,8 @@ bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
     : loop_(loop),
       cfg_(std::move(cfg)),
       http_(loop),
-      backends_(loop, http_),
+      prober_(loop, http_),
+      backends_(prober_),
       mqtt_(
           loop, http_, make_mqtt_settings(*cfg_),
           [this](inbound_message&& m) { on_message(std::move(m)); },

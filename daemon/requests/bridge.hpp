@@ -23,6 +23,7 @@
 #include "daemon/sessions/session_service.hpp"
 #include "daemon/upstream/backend_pool.hpp"
 #include "daemon/upstream/http_client.hpp"
+#include "daemon/upstream/http_health_prober.hpp"
 
 namespace llmb {
 
@@ -79,6 +80,7 @@ private:
     event_loop& loop_;
     std::shared_ptr<const config> cfg_;
     http_client http_;
+    http_health_prober prober_;  // before backends_, which cancels its probes when destroyed
     backend_pool backends_;
     mqtt_link mqtt_;
     metrics metrics_;
