@@ -96,7 +96,7 @@ TEST_CASE("backend_pool: slots, then the queue in order, then full") {
     CHECK(w3.slots == std::vector<std::size_t>{0});
     CHECK(w4.slots.empty());
     CHECK(pool.queued() == 1);
-    // A free slot does not jump the queue: a newcomer waits behind w4.
+    // Both slots are taken again (w3 and w4): the next request waits.
     pool.release(0);
     CHECK(w4.slots == std::vector<std::size_t>{0});
     CHECK(pool.queued() == 0);
