@@ -17,6 +17,7 @@
 
 #include "daemon/config/tls_config.hpp"
 #include "daemon/mqtt/outbox.hpp"
+#include "daemon/mqtt/publisher.hpp"
 #include "daemon/mqtt/tls_diagnosis.hpp"
 #include "daemon/service/event_loop.hpp"
 #include "protocol/packet.hpp"
@@ -58,7 +59,7 @@ struct inbound_message {
     std::string correlation;
 };
 
-class mqtt_link {
+class mqtt_link final : public publisher {
 public:
     using message_handler = std::function<void(inbound_message&&)>;
     using state_handler = std::function<void()>;
@@ -77,17 +78,17 @@ public:
     void set_filters(std::vector<std::string> filters);
     // Queues a message; sent in order as soon as the link is up and the window allows.
     void publish(std::string topic, std::string payload, int qos, bool retain = false,
-                 const publish_properties* props = nullptr);
+                 const publish_properties* props = nullptr) override;
     // Publishes the offline status, waits (bounded) for the queue to drain, disconnects.
     void shutdown(std::chrono::milliseconds drain_limit, std::function<void()> done);
 
     bool ready() const noexcept { return ready_; }
     // The broker's Maximum Packet Size (smallest seen), 0 when it announced none.
-    std::size_t broker_max_packet() const noexcept { return outbox_.max_packet(); }
+    std::size_t broker_max_packet() const noexcept override { return outbox_.max_packet(); }
     // The version of the connection (or of the next attempt): may change from 5 to 3.1.1 once.
-    protocol::mqtt_version version() const noexcept { return picker_.current(); }
+    protocol::mqtt_version version() const noexcept override { return picker_.current(); }
     // Bytes the properties add to a PUBLISH on this connection (none on MQTT 3.1.1).
-    std::size_t properties_size(const publish_properties& props) const noexcept;
+    std::size_t properties_size(const publish_properties& props) const noexcept override;
     // Backpressure: on_change(true) once the bytes (topics and payloads) of the messages the
     // broker has not acknowledged yet, queued or handed to the client library, exceed high;
     // on_change(false) once they are back at low or below. It may be called from inside
@@ -97,7 +98,7 @@ public:
     bool backlogged() const noexcept { return outbox_.backlogged(); }
     std::uint64_t published() const noexcept { return published_; }
     // Every queued message gets a ticket, counting up from 1: the ticket of the latest one.
-    std::uint64_t last_ticket() const noexcept { return outbox_.last_ticket(); }
+    std::uint64_t last_ticket() const noexcept override { return outbox_.last_ticket(); }
     // Every message with a ticket up to this one is settled: acknowledged by the broker, failed
     // or dropped; none of them will be sent (again). A scan of what is held and queued: for
     // periodic checks, not the hot path.

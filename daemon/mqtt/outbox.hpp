@@ -11,15 +11,10 @@
 #include <deque>
 #include <string>
 
+#include "daemon/mqtt/publisher.hpp"
 #include "protocol/packet.hpp"
 
 namespace llmb {
-
-// MQTT 5 properties of an outbound message (ignored on a 3.1.1 connection).
-struct publish_properties {
-    std::string correlation;     // Correlation Data; empty: none
-    std::uint32_t expiry_s = 0;  // Message Expiry Interval; 0: none
-};
 
 // Bytes the properties add to a PUBLISH of version (none on MQTT 3.1.1).
 std::size_t publish_properties_size(const publish_properties& props,

@@ -4,6 +4,7 @@
 
 #include "daemon/service/event_loop.hpp"
 #include "daemon/upstream/http_client.hpp"
+#include "daemon/upstream/upstream_error.hpp"
 
 namespace llmb {
 

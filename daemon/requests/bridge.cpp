@@ -106,7 +106,8 @@ bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
     : loop_(loop),
       cfg_(std::move(cfg)),
       http_(loop),
-      backends_(loop, http_),
+      prober_(loop, http_),
+      backends_(prober_),
       broker_tls_check_(loop, http_),
       mqtt_(
           loop, &broker_tls_check_, make_mqtt_settings(*cfg_),

@@ -24,6 +24,7 @@
 #include "daemon/sessions/session_service.hpp"
 #include "daemon/upstream/backend_pool.hpp"
 #include "daemon/upstream/http_client.hpp"
+#include "daemon/upstream/http_health_prober.hpp"
 
 namespace llmb {
 
@@ -80,6 +81,7 @@ private:
     event_loop& loop_;
     std::shared_ptr<const config> cfg_;
     http_client http_;
+    http_health_prober prober_;  // before backends_, which cancels its probes when destroyed
     backend_pool backends_;
     curl_tls_diagnosis broker_tls_check_;  // outlives mqtt_, which uses it
     mqtt_link mqtt_;

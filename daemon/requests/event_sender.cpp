@@ -1,13 +1,14 @@
 #include "daemon/requests/event_sender.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "protocol/envelope.hpp"
 #include "protocol/packet.hpp"
 
 namespace llmb {
 
-event_sender::event_sender(mqtt_link& mqtt, int qos, std::string topic, std::string text_topic,
+event_sender::event_sender(publisher& mqtt, int qos, std::string topic, std::string text_topic,
                            std::string id, std::size_t request_limit, std::size_t config_limit)
     : mqtt_(mqtt),
       qos_(qos),
@@ -43,7 +44,7 @@ std::size_t event_sender::payload_budget(const std::string& topic,
                                  mqtt_.version());
 }
 
-event_sender event_sender::legacy(mqtt_link& mqtt, int qos, std::string reply_topic, std::string id,
+event_sender event_sender::legacy(publisher& mqtt, int qos, std::string reply_topic, std::string id,
                                   std::size_t config_limit) {
     event_sender s(mqtt, qos, std::move(reply_topic), std::string(), std::move(id), 0,
                    config_limit);
@@ -62,7 +63,7 @@ bool event_sender::send_error(const protocol::error& err) {
     return send("error", [&](std::uint64_t seq) { return protocol::encode_error(id_, seq, err); });
 }
 
-bool event_sender::send_lone_error(mqtt_link& mqtt, int qos, const std::string& topic,
+bool event_sender::send_lone_error(publisher& mqtt, int qos, const std::string& topic,
                                    const std::string& id, std::uint64_t seq,
                                    const protocol::error& err, const std::string& correlation,
                                    std::size_t request_limit, std::size_t config_limit) {
@@ -94,7 +95,7 @@ bool event_sender::send(std::string_view type,
                                "the answer is larger than the broker accepts in one message",
                                std::nullopt});
         }
-        mqtt_.publish(topic_, std::move(legacy_text_), qos_);
+        mqtt_.publish(topic_, std::move(legacy_text_), qos_, false, nullptr);
         legacy_text_.clear();
         return true;
     }

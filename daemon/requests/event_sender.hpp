@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/mqtt/mqtt_link.hpp"
+#include "daemon/mqtt/publisher.hpp"
 #include "daemon/requests/request_journal.hpp"
 #include "protocol/error.hpp"
 
@@ -17,7 +17,7 @@ namespace llmb {
 class event_sender {
 public:
     // request_limit: the request's max_packet (0: none); config_limit: the configured cap.
-    event_sender(mqtt_link& mqtt, int qos, std::string topic, std::string text_topic,
+    event_sender(publisher& mqtt, int qos, std::string topic, std::string text_topic,
                  std::string id, std::size_t request_limit, std::size_t config_limit);
 
     // MQTT 5: every event carries the request's Correlation Data (when it had some), and chunk
@@ -37,9 +37,8 @@ public:
 
     // The old deployment's format: text is gathered, "done" publishes it as one plain message,
     // "error" publishes "Error: <message>"; other events are not sent.
-    static event_sender legacy(mqtt_link& mqtt, int qos, std::string reply_topic, std::string id,
+    static event_sender legacy(publisher& mqtt, int qos, std::string reply_topic, std::string id,
                                std::size_t config_limit);
-    bool is_legacy() const noexcept { return legacy_; }
     // Sends an error event (legacy: "Error: ..."); false when it cannot be sent within the limit.
     bool send_error(const protocol::error& err);
 
@@ -48,7 +47,7 @@ public:
     // next one). It fits request_limit when it can; a device's limit too small for it does not
     // keep the error from the device, which then gets it within the broker's and the configured
     // limit. False when not even that fits.
-    static bool send_lone_error(mqtt_link& mqtt, int qos, const std::string& topic,
+    static bool send_lone_error(publisher& mqtt, int qos, const std::string& topic,
                                 const std::string& id, std::uint64_t seq,
                                 const protocol::error& err, const std::string& correlation,
                                 std::size_t request_limit, std::size_t config_limit);
@@ -59,7 +58,6 @@ public:
     void record_in(request_journal& journal, std::string project, std::string client);
     void ended();
 
-    std::uint64_t next_seq() const noexcept { return seq_; }
     const std::string& id() const noexcept { return id_; }
     const std::string& topic() const noexcept { return topic_; }
     const std::string& correlation() const noexcept { return event_props_.correlation; }
@@ -71,7 +69,7 @@ private:
     // Properties of event messages (other than chunks), chunk events and raw text.
     const publish_properties* event_props() const noexcept;
 
-    mqtt_link& mqtt_;
+    publisher& mqtt_;
     int qos_;
     std::string topic_;
     std::string text_topic_;  // empty: no raw text

@@ -4,14 +4,11 @@
 
 #include "daemon/config/project_defaults.hpp"
 #include "daemon/service/log.hpp"
-#include "protocol/upstream_request.hpp"
+#include "daemon/upstream/upstream_error.hpp"
 
 namespace llmb {
 
 namespace {
-
-constexpr std::size_t max_error_body = 64 * 1024;
-constexpr std::size_t max_json_body = 64 * 1024 * 1024;
 
 std::uint64_t ms_between(std::chrono::steady_clock::time_point a,
                          std::chrono::steady_clock::time_point b) {
@@ -19,8 +16,9 @@ std::uint64_t ms_between(std::chrono::steady_clock::time_point a,
     return ms > 0 ? static_cast<std::uint64_t>(ms) : 0;
 }
 
-bool is_success(long status) {
-    return status >= 200 && status < 300;
+protocol::error split_failed() {
+    return {protocol::error_code::internal, "the answer cannot be split to fit the packet limit",
+            std::nullopt};
 }
 
 }  // namespace
@@ -69,108 +67,10 @@ void request_stream::begin() {
     choose_backend();
 }
 
-void request_stream::choose_backend() {
-    const std::string model = effective_model();
-    const auto candidates = svc_.backends.candidates(model, tried_);
-    if (candidates.empty()) {
-        const bool any_tried = !tried_.empty();
-        finish_error({any_tried ? protocol::error_code::upstream_unavailable
-                                : protocol::error_code::bad_request,
-                      any_tried ? "no LLM server for this request could be reached; try again later"
-                                : "no LLM server serves the model '" + model + "'",
-                      std::nullopt});
-        return;
-    }
-    const std::size_t b = candidates.front();
-    std::size_t position = 0;
-    switch (svc_.backends.admit(b, *this, position)) {
-        case backend_pool::admission::granted:
-            start_upstream(b);
-            break;
-        case backend_pool::admission::queued:
-            queued_ = true;
-            sender_.send("status", [&](std::uint64_t seq) {
-                return protocol::encode_status_queued(req_.id, seq, position);
-            });
-            break;
-        case backend_pool::admission::full:
-            finish_error({protocol::error_code::overloaded,
-                          "every LLM server slot and queue place for this model is taken; try "
-                          "again shortly",
-                          1000});
-            break;
-    }
-}
-
-void request_stream::on_slot(std::size_t backend) {
-    if (finished_) {
-        svc_.backends.release(backend);
-        return;
-    }
-    if (queued_) {
-        queued_ = false;
-        sender_.send("status", [&](std::uint64_t seq) {
-            return protocol::encode_status_generating(req_.id, seq);
-        });
-    }
-    start_upstream(backend);
-}
-
-void request_stream::start_upstream(std::size_t backend) {
-    backend_ = backend;
-    const auto& be = svc_.backends.backend(backend);
-    backend_name_ = be.name;
-    upstream_started_ = clock::now();
-    last_data_ = *upstream_started_;
-    first_byte_.reset();
-    http_status_ = 0;
-    body_.clear();
-    body_checked_ = false;
-    body_is_json_ = false;
-    sse_ = protocol::sse_parser();
-
-    http_request hr;
-    hr.url = be.url + "/v1/chat/completions";
-    hr.body = protocol::encode_chat_completion(req_, upstream_options_for(req_, project_));
-    hr.headers = {"Content-Type: application/json", "Accept: text/event-stream"};
-    if (!be.api_key.empty())
-        hr.headers.push_back("Authorization: Bearer " + be.api_key);
-    hr.tls = &be.tls;
-    hr.pausable = true;  // held back while the broker cannot take the answer (backpressure)
-    hr.connect_timeout_ms = static_cast<long>(cfg_->timeouts.connect.count());
-    // The watchdog enforces the total timeout; curl's limit is only a backstop.
-    hr.total_timeout_ms = static_cast<long>(cfg_->timeouts.total.count()) + 5000;
-    try {
-        transfer_ = svc_.http.start(hr, *this);
-        transfer_active_ = true;
-    } catch (const std::exception& e) {
-        finish_error({protocol::error_code::internal,
-                      std::string("could not start the upstream request: ") + e.what(),
-                      std::nullopt});
-        return;
-    }
-    if (watchdog_ != 0)
-        svc_.loop.cancel_timer(watchdog_);
-    arm_watchdog();
-}
-
-void request_stream::release_backend() {
-    if (queued_) {
-        svc_.backends.withdraw(*this);
-        queued_ = false;
-    }
-    if (backend_) {
-        backend_.reset();
-        // Looked up by name: a reload may have reordered the backends since the slot was taken.
-        if (const auto b = svc_.backends.index_of(backend_name_))
-            svc_.backends.release(*b);
-    }
-}
-
 void request_stream::cancel() {
     if (finished_)
         return;
-    finish_done("cancelled");
+    finish_done("cancelled", outcome::cancelled);
 }
 
 void request_stream::fail(protocol::error err) {
@@ -179,69 +79,14 @@ void request_stream::fail(protocol::error err) {
     finish_error(std::move(err));
 }
 
-bool request_stream::on_data(long http_status, std::string_view bytes) {
-    if (finished_)
-        return false;
-    http_status_ = http_status;
-    last_data_ = clock::now();
-    if (!first_byte_) {
-        first_byte_ = last_data_;
-        // The watchdog waits for the first-byte deadline; from now on silence is measured
-        // against the idle timeout, which may come much sooner.
-        if (watchdog_ != 0)
-            svc_.loop.cancel_timer(watchdog_);
-        arm_watchdog();
-    }
-
-    if (!is_success(http_status)) {
-        const std::size_t room = max_error_body - std::min(body_.size(), max_error_body);
-        body_.append(bytes.substr(0, room));
-        return true;
-    }
-    if (!body_checked_) {
-        const auto pos = bytes.find_first_not_of(" \t\r\n");
-        if (pos != std::string_view::npos) {
-            body_checked_ = true;
-            body_is_json_ = bytes[pos] == '{';
-        }
-    }
-    if (body_is_json_) {
-        if (body_.size() + bytes.size() > max_json_body) {
-            finish_error({protocol::error_code::upstream_error,
-                          "the LLM server's answer is larger than the bridge accepts",
-                          std::nullopt});
-            return false;
-        }
-        body_.append(bytes);
-        return true;
-    }
-    events_.clear();
-    const bool ok = sse_.feed(bytes, events_);
-    for (const auto& ev : events_) {
-        handle_event(ev);
-        if (finished_)
-            return false;
-    }
-    if (!ok) {
-        finish_error({protocol::error_code::upstream_error,
-                      "the LLM server sent a stream event larger than the bridge accepts",
-                      std::nullopt});
-        return false;
-    }
-    return true;
-}
-
 void request_stream::handle_event(const protocol::sse_event& ev) {
     const auto d = protocol::decode_stream_event(ev);
     if (d.error) {
-        finish_error({protocol::error_code::upstream_error,
-                      "the LLM server reported an error: " + *d.error, std::nullopt});
+        finish_error(upstream_errors::reported(*d.error));
         return;
     }
     if (d.malformed) {
-        finish_error({protocol::error_code::upstream_error,
-                      "the LLM server sent an unreadable stream event: " + *d.malformed,
-                      std::nullopt});
+        finish_error(upstream_errors::unreadable_event(*d.malformed));
         return;
     }
     if (!d.model.empty())
@@ -275,8 +120,7 @@ void request_stream::handle_text(std::string_view text, bool reasoning) {
     }
     if (req_.flush_ms == 0) {
         if (!sender_.send_text(text, reasoning, chunks_)) {
-            finish_error({protocol::error_code::internal,
-                          "the answer cannot be split to fit the packet limit", std::nullopt});
+            finish_error(split_failed());
             return;
         }
         if (!reasoning)
@@ -312,15 +156,14 @@ void request_stream::flush_pending() {
         pending_text_.clear();
     }
     if (!ok && !finished_) {
-        finish_error({protocol::error_code::internal,
-                      "the answer cannot be split to fit the packet limit", std::nullopt});
+        finish_error(split_failed());
     }
 }
 
-void request_stream::finish_done(std::string finish_reason) {
+void request_stream::finish_done(std::string finish_reason, outcome how) {
     if (finished_)
         return;
-    const bool cancelled = finish_reason == "cancelled";
+    const bool cancelled = how == outcome::cancelled;
     flush_pending();
     if (finished_)
         return;
@@ -339,8 +182,7 @@ void request_stream::finish_done(std::string finish_reason) {
             });
         }
         if (!ok) {
-            finish_error({protocol::error_code::internal,
-                          "the answer cannot be split to fit the packet limit", std::nullopt});
+            finish_error(split_failed());
             return;
         }
         const bool answered =
@@ -363,7 +205,7 @@ void request_stream::finish_done(std::string finish_reason) {
             info.tokens_per_second = static_cast<double>(*usage_->completion_tokens) / secs;
         }
     }
-    finish(cancelled ? outcome::cancelled : outcome::done, info, info.finish_reason);
+    finish(how, info, info.finish_reason);
 }
 
 void request_stream::finish_error(protocol::error err) {
@@ -446,189 +288,6 @@ void request_stream::finish(outcome how, const terminal_event& terminal, std::st
     }
     if (on_finished_)
         on_finished_(*this);
-}
-
-void request_stream::stop_transfer() {
-    if (!transfer_active_)
-        return;
-    transfer_active_ = false;
-    svc_.http.abort(transfer_);
-}
-
-void request_stream::on_complete(CURLcode result, long http_status, std::string_view error_text) {
-    transfer_active_ = false;
-    if (finished_)
-        return;
-    using protocol::error_code;
-    if (result != CURLE_OK) {
-        const auto tls = tls_failure_words(result, "the LLM server");
-        if (!tls.empty() && !first_byte_) {
-            // A certificate or key problem is not cured by trying again: say what it is.
-            get_logger("bridge")->warn("[{}] backend {}: {} ({})", req_.id, backend_name_, tls,
-                                       error_text);
-            finish_error({error_code::upstream_unavailable,
-                          tls + " (" + std::string(error_text) + ")", std::nullopt});
-            return;
-        }
-        const bool unreachable =
-            !first_byte_ &&
-            (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST ||
-             result == CURLE_COULDNT_RESOLVE_PROXY || result == CURLE_GOT_NOTHING);
-        if (unreachable && backend_) {
-            // Nothing reached the device yet: the next backend serving the model takes over.
-            get_logger("bridge")->warn("[{}] backend {} unreachable ({}); failing over", req_.id,
-                                       backend_name_, error_text);
-            if (const auto b = svc_.backends.index_of(backend_name_))
-                svc_.backends.mark(*b, false);
-            tried_.push_back(backend_name_);
-            release_backend();
-            choose_backend();
-            return;
-        }
-        if (unreachable) {
-            finish_error(
-                {error_code::upstream_unavailable,
-                 "cannot reach the LLM server (" + std::string(error_text) + "); try again later",
-                 std::nullopt});
-        } else if (result == CURLE_OPERATION_TIMEDOUT) {
-            finish_error({error_code::upstream_timeout,
-                          "the LLM server did not answer in time (" + std::string(error_text) + ")",
-                          std::nullopt});
-        } else {
-            finish_error({error_code::upstream_error,
-                          "the connection to the LLM server broke off before the answer was "
-                          "finished (" +
-                              std::string(error_text) + ")",
-                          std::nullopt});
-        }
-        return;
-    }
-    if (const auto b = svc_.backends.index_of(backend_name_); backend_ && b) {
-        svc_.backends.mark(*b, true);  // it answered
-    }
-    if (!is_success(http_status)) {
-        if (retry_with_less_history(http_status))
-            return;
-        finish_error({error_code::upstream_error,
-                      "the LLM server answered HTTP " + std::to_string(http_status) + ": " +
-                          protocol::decode_error_body(http_status, body_),
-                      std::nullopt});
-        return;
-    }
-    if (body_is_json_) {
-        const auto w = protocol::decode_whole_response(body_);
-        if (w.error) {
-            finish_error({error_code::upstream_error,
-                          "the LLM server reported an error: " + *w.error, std::nullopt});
-            return;
-        }
-        if (w.malformed) {
-            finish_error({error_code::upstream_error,
-                          "the LLM server sent an unreadable answer: " + *w.malformed,
-                          std::nullopt});
-            return;
-        }
-        if (!w.model.empty())
-            upstream_model_ = w.model;
-        usage_ = w.usage;
-        if (!w.reasoning.empty())
-            handle_text(w.reasoning, true);
-        if (!finished_ && !w.content.empty())
-            handle_text(w.content, false);
-        if (finished_)
-            return;
-        tool_calls_json_ = w.tool_calls_json;
-        finish_done(w.finish_reason.empty() ? "stop" : w.finish_reason);
-        return;
-    }
-    if (sse_.has_partial()) {
-        // The last event lacked its blank line: take it as ended.
-        events_.clear();
-        sse_.feed("\n\n", events_);
-        for (const auto& ev : events_) {
-            handle_event(ev);
-            if (finished_)
-                return;
-        }
-    }
-    if (finish_reason_) {
-        finish_done(*finish_reason_);
-        return;
-    }
-    finish_error({error_code::upstream_error,
-                  "the LLM server ended the stream before the answer was finished; try again",
-                  std::nullopt});
-}
-
-bool request_stream::retry_with_less_history(long http_status) {
-    if (!session_ || session_->retried || !backend_ || chunks_ > 0 ||
-        !context_exceeded(http_status, body_)) {
-        return false;
-    }
-    const auto b = svc_.backends.index_of(backend_name_);
-    if (!b)
-        return false;  // the backend left the configuration meanwhile
-    const std::size_t dropped = trim_turn_harder(*session_);
-    if (dropped == 0)
-        return false;
-    req_.messages = turn_messages(*session_);
-    get_logger("bridge")->info(
-        "[{}] the LLM server found the prompt too long for its context; "
-        "retrying without {} more history messages ({} left)",
-        req_.id, dropped, kept_messages(*session_));
-    sender_.send("status", [&](std::uint64_t seq) {
-        return protocol::encode_status_trimmed(req_.id, seq, dropped);
-    });
-    start_upstream(*b);  // the same slot
-    return true;
-}
-
-// Since when the server has been silent: time while the transfers were held back by
-// backpressure is not the server's silence.
-request_stream::clock::time_point request_stream::quiet_since() const {
-    return std::max(first_byte_ ? last_data_ : *upstream_started_, svc_.http.resumed_at());
-}
-
-void request_stream::arm_watchdog() {
-    const auto& t = cfg_->timeouts;
-    auto deadline = accepted_ + t.total;
-    if (upstream_started_) {
-        // While held back nothing is read: look again later instead of counting silence.
-        const auto quiet = svc_.http.paused()
-                               ? clock::now() + t.idle
-                               : quiet_since() + (first_byte_ ? t.idle : t.first_byte);
-        deadline = std::min(deadline, quiet);
-    }
-    watchdog_ = svc_.loop.add_timer(deadline, [this] {
-        watchdog_ = 0;
-        on_watchdog();
-    });
-}
-
-void request_stream::on_watchdog() {
-    if (finished_)
-        return;
-    const auto now = clock::now();
-    const auto& t = cfg_->timeouts;
-    if (now >= accepted_ + t.total) {
-        finish_error({protocol::error_code::upstream_timeout,
-                      "the request took longer than " + std::to_string(t.total.count()) + " ms",
-                      std::nullopt});
-    } else if (!upstream_started_ || svc_.http.paused()) {
-        arm_watchdog();
-    } else if (!first_byte_ && now >= quiet_since() + t.first_byte) {
-        finish_error(
-            {protocol::error_code::upstream_timeout,
-             "the LLM server sent nothing within " + std::to_string(t.first_byte.count()) + " ms",
-             std::nullopt});
-    } else if (first_byte_ && now >= quiet_since() + t.idle) {
-        finish_error(
-            {protocol::error_code::upstream_timeout,
-             "the LLM server stalled: nothing for " + std::to_string(t.idle.count()) + " ms",
-             std::nullopt});
-    } else {
-        arm_watchdog();
-    }
 }
 
 }  // namespace llmb

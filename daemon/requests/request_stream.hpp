@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "daemon/config/config.hpp"
+#include "daemon/mqtt/mqtt_link.hpp"
 #include "daemon/requests/event_sender.hpp"
 #include "daemon/service/event_loop.hpp"
 #include "daemon/service/metrics.hpp"
@@ -84,7 +85,8 @@ private:
     void handle_event(const protocol::sse_event& ev);
     void handle_text(std::string_view text, bool reasoning);
     void flush_pending();
-    void finish_done(std::string finish_reason);
+    // Ends with a done event: how is done, or cancelled when the device asked for it.
+    void finish_done(std::string finish_reason, outcome how = outcome::done);
     void finish_error(protocol::error err);
     using terminal_event = std::variant<protocol::done_info, protocol::error>;
     void finish(outcome how, const terminal_event& terminal, std::string_view detail);
@@ -96,7 +98,8 @@ private:
     void start_upstream(std::size_t backend);
     void release_backend();
     std::string effective_model() const;
-    bool retry_with_less_history(long http_status);
+    // The server found the prompt too long for its context: retries once with less history.
+    bool retry_with_less_history();
 
     stream_services& svc_;
     std::shared_ptr<const config> cfg_;

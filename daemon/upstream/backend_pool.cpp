@@ -11,42 +11,10 @@ struct backend_pool::state {
     std::uint32_t busy = 0;
     std::deque<slot_waiter*> waiting;
     bool up = true;
-    event_loop::timer_id probe_timer = 0;
-    std::unique_ptr<class probe> probe_in_flight;
+    health_prober::probe_id probe = 0;  // scheduled or running
 };
 
-// One GET /health; the answer marks the backend up (2xx) or down.
-class backend_pool::probe final : public http_handler {
-public:
-    probe(backend_pool& pool, std::size_t b, std::uint64_t generation)
-        : pool_(pool), b_(b), generation_(generation) {}
-    http_client::transfer_id id = 0;
-    bool on_data(long, std::string_view) override { return true; }
-    void on_complete(CURLcode result, long status, std::string_view error_text) override {
-        auto& pool = pool_;
-        const std::size_t b = b_;
-        const bool current = generation_ == pool.generation_ && b < pool.state_.size();
-        const bool ok = result == CURLE_OK && status >= 200 && status < 300;
-        const std::string why =
-            result != CURLE_OK ? std::string(error_text) : "HTTP " + std::to_string(status);
-        if (!current)
-            return;
-        pool.loop_.defer(
-            [holder = std::shared_ptr<probe>(std::move(pool.state_[b]->probe_in_flight))] {});
-        pool.mark(b, ok);
-        if (!ok) {
-            get_logger("backend")->debug("{}: /health: {}", pool.state_[b]->cfg.name, why);
-        }
-        pool.schedule_probe(b);
-    }
-
-private:
-    backend_pool& pool_;
-    std::size_t b_;
-    std::uint64_t generation_;
-};
-
-backend_pool::backend_pool(event_loop& loop, http_client& http) : loop_(loop), http_(http) {}
+backend_pool::backend_pool(health_prober& prober) : prober_(prober) {}
 
 void backend_pool::warn_if_insecure(const backend_config& cfg) const {
     if (!cfg.tls.insecure || cfg.url.rfind("https://", 0) != 0)
@@ -77,10 +45,8 @@ std::optional<std::size_t> backend_pool::index_of(const std::string& name) const
 
 backend_pool::~backend_pool() {
     for (auto& s : state_) {
-        if (s->probe_timer != 0)
-            loop_.cancel_timer(s->probe_timer);
-        if (s->probe_in_flight)
-            http_.abort(s->probe_in_flight->id);
+        if (s->probe != 0)
+            prober_.cancel(s->probe);
     }
 }
 
@@ -101,10 +67,8 @@ void backend_pool::configure(const std::vector<backend_config>& backends) {
         next.push_back(std::move(s));
     }
     for (auto& old : state_) {
-        if (old->probe_timer != 0)
-            loop_.cancel_timer(old->probe_timer);
-        if (old->probe_in_flight)
-            http_.abort(old->probe_in_flight->id);
+        if (old->probe != 0)
+            prober_.cancel(old->probe);
     }
     // Requests queued on a backend that is gone go to the first remaining backend's queue.
     for (auto& old : state_) {
@@ -192,26 +156,20 @@ void backend_pool::schedule_probe(std::size_t b) {
     if (s.cfg.health_interval.count() == 0)
         return;
     const std::uint64_t gen = generation_;
-    s.probe_timer = loop_.add_timer(s.cfg.health_interval, [this, b, gen] {
-        if (gen != generation_)
-            return;
-        state_[b]->probe_timer = 0;
-        run_probe(b);
-    });
+    s.probe = prober_.schedule(
+        s.cfg, [this, b, gen](bool ok, const std::string& why) { on_probe(b, gen, ok, why); });
 }
 
-void backend_pool::run_probe(std::size_t b) {
-    auto& s = *state_[b];
-    http_request req;
-    req.url = s.cfg.url + "/health";
-    req.method = "GET";
-    req.connect_timeout_ms = 2000;
-    req.total_timeout_ms = 5000;
-    if (!s.cfg.api_key.empty())
-        req.headers.push_back("Authorization: Bearer " + s.cfg.api_key);
-    req.tls = &s.cfg.tls;
-    s.probe_in_flight = std::make_unique<probe>(*this, b, generation_);
-    s.probe_in_flight->id = http_.start(req, *s.probe_in_flight);
+// The answer to a probe marks the backend up (2xx) or down; then the next probe is scheduled.
+void backend_pool::on_probe(std::size_t b, std::uint64_t generation, bool ok,
+                            const std::string& why) {
+    if (generation != generation_ || b >= state_.size())
+        return;  // probes of an older configuration are ignored
+    state_[b]->probe = 0;
+    mark(b, ok);
+    if (!ok)
+        get_logger("backend")->debug("{}: /health: {}", state_[b]->cfg.name, why);
+    schedule_probe(b);
 }
 
 }  // namespace llmb

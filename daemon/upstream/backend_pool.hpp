@@ -6,14 +6,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "daemon/config/config.hpp"
-#include "daemon/service/event_loop.hpp"
-#include "daemon/upstream/http_client.hpp"
 
 namespace llmb {
 
@@ -24,9 +23,24 @@ public:
     virtual void on_slot(std::size_t backend) = 0;
 };
 
+// Runs the periodic health probes of the pool: the daemon's waits on the event loop and sends
+// GET /health through the HTTP client (http_health_prober); unit tests answer by hand.
+class health_prober {
+public:
+    using probe_id = std::uint64_t;
+    // ok: the server answered 2xx; why: otherwise, what went wrong (for the log).
+    using result_handler = std::function<void(bool ok, const std::string& why)>;
+    virtual ~health_prober() = default;
+    // After backend.health_interval, probes backend's /health and calls done once with the
+    // answer, never from inside this call. Returns a non-zero id.
+    virtual probe_id schedule(const backend_config& backend, result_handler done) = 0;
+    // Forgets a probe scheduled or running: its done is not called.
+    virtual void cancel(probe_id id) = 0;
+};
+
 class backend_pool {
 public:
-    backend_pool(event_loop& loop, http_client& http);
+    explicit backend_pool(health_prober& prober);
     ~backend_pool();
     backend_pool(const backend_pool&) = delete;
     backend_pool& operator=(const backend_pool&) = delete;
@@ -57,13 +71,11 @@ public:
 
 private:
     struct state;
-    class probe;
     void warn_if_insecure(const backend_config& cfg) const;
     void schedule_probe(std::size_t b);
-    void run_probe(std::size_t b);
+    void on_probe(std::size_t b, std::uint64_t generation, bool ok, const std::string& why);
 
-    event_loop& loop_;
-    http_client& http_;
+    health_prober& prober_;
     std::vector<std::unique_ptr<state>> state_;
     std::uint64_t generation_ = 0;  // probes of an older configuration are ignored
 };

@@ -27,28 +27,6 @@ void apply_tls(CURL* e, const tls_config& t) {
 
 }  // namespace
 
-std::string tls_failure_words(CURLcode result, std::string_view peer) {
-    const std::string who(peer);
-    switch (result) {
-        case CURLE_PEER_FAILED_VERIFICATION:
-            return who + "'s certificate could not be verified";
-        case CURLE_SSL_CACERT_BADFILE:
-            return "the CA certificates to check " + who + " cannot be read";
-        case CURLE_SSL_CERTPROBLEM:
-        case CURLE_SSL_CLIENTCERT:
-            return "the client certificate or key for " + who + " cannot be used";
-        case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_SSL_CIPHER:
-        case CURLE_SSL_ISSUER_ERROR:
-        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        case CURLE_SSL_INVALIDCERTSTATUS:
-        case CURLE_SSL_CRL_BADFILE:
-            return "the TLS handshake with " + who + " failed";
-        default:
-            return {};
-    }
-}
-
 struct http_client::transfer {
     transfer_id id = 0;
     http_client* owner = nullptr;

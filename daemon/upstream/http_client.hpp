@@ -33,16 +33,12 @@ struct http_request {
     bool pausable = false;
 };
 
-// Plain words for a TLS failure with peer ("the LLM server"): "the LLM server's certificate
-// could not be verified"; empty when result is not about TLS.
-std::string tls_failure_words(CURLcode result, std::string_view peer);
-
 // What the owner of a transfer hears. on_data returns false when the owner no longer wants the
 // transfer: it is then aborted and nothing more is called.
 struct http_handler {
     virtual ~http_handler() = default;
     virtual bool on_data(long http_status, std::string_view bytes) = 0;
-    // The transfer ended: result is CURLE_OK or the error; bytes_received counts body bytes.
+    // The transfer ended: result is CURLE_OK or the error, error_text curl's words for it.
     virtual void on_complete(CURLcode result, long http_status, std::string_view error_text) = 0;
 };
 
@@ -59,7 +55,6 @@ public:
     transfer_id start(const http_request& req, http_handler& handler);
     // Aborts a running transfer at once; its handler is not called again. Safe from callbacks.
     void abort(transfer_id id);
-    std::size_t active() const noexcept { return transfers_.size(); }
 
     // Backpressure: while paused, pausable transfers receive nothing (curl stops reading their
     // sockets, so the servers' writes block); set_paused(false) lets them go on. Not from
