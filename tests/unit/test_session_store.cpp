@@ -549,3 +549,40 @@ TEST_CASE("shared: two stores on one state_dir see each other's turns, clears an
     CHECK(three.append(key("s2"), u("x"), a("y")));
     CHECK(four.find(key("s2"))->messages.empty());
 }
+
+// The exact bytes of a session file: files written by earlier versions must keep loading, and
+// other tools may read them, so the format is fixed (keys sorted, UTF-8 kept as it is).
+TEST_CASE("the session file's bytes are fixed, and such a file loads") {
+    temp_dir dir;
+    test_clock clock;
+    const auto cfg = config(10, 50, 3600s, dir.path.string());
+    const std::string expected =
+        R"({"client":"dev1","created_ms":1700000000000,"last_used_ms":1700000005000,)"
+        R"("messages":[{"content":"Grüße \"q\"\n","role":"user","tokens":3},)"
+        R"({"content":"r","role":"assistant","tokens":0}],"project":"llm","session":"s1",)"
+        R"("system":"Be brief.","version":1})"
+        "\n";
+    {
+        session_store store(cfg, clock.fn(), false);
+        store.set_system(key("s1"), "Be brief.");
+        clock.now += 5s;
+        store.append(key("s1"), u("Grüße \"q\"\n", 3), a("r"));
+        CHECK(store.flush());
+        CHECK(read_text(file_of(dir.path, key("s1"))) == expected);
+        store.get_or_create(key("s2"));
+        CHECK(store.flush());
+        CHECK(read_text(file_of(dir.path, key("s2"))) ==
+              R"({"client":"dev1","created_ms":1700000005000,"last_used_ms":1700000005000,)"
+              R"("messages":[],"project":"llm","session":"s2","system":null,"version":1})"
+              "\n");
+    }
+    fs::remove_all(dir.path / "sessions");
+    write_text(file_of(dir.path, key("s1")), expected);
+    session_store again(cfg, clock.fn(), false);
+    CHECK(again.load().empty());
+    const auto* s = again.find(key("s1"));
+    REQUIRE(s != nullptr);
+    CHECK(s->system == "Be brief.");
+    CHECK(contents(*s) == std::vector<std::string>{"user:Grüße \"q\"\n", "assistant:r"});
+    CHECK(again.list("llm", "dev1").front().session == "s1");
+}
