@@ -20,6 +20,16 @@ std::int64_t to_ms(time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
+// Milliseconds that a time_point holds without overflow (its unit is finer).
+bool in_range(const nlohmann::json& ms) {
+    constexpr auto limit =
+        std::chrono::duration_cast<std::chrono::milliseconds>(time_point::duration::max()).count();
+    if (ms.is_number_unsigned())
+        return ms.get<std::uint64_t>() <= static_cast<std::uint64_t>(limit);
+    const auto v = ms.get<std::int64_t>();
+    return v >= -limit && v <= limit;
+}
+
 time_point from_ms(std::int64_t ms) {
     return time_point(
         std::chrono::duration_cast<time_point::duration>(std::chrono::milliseconds(ms)));
@@ -43,6 +53,8 @@ std::string_view describe(session_file_error e) noexcept {
             return "system is not a string";
         case session_file_error::bad_times:
             return "created_ms/last_used_ms missing";
+        case session_file_error::times_out_of_range:
+            return "created_ms/last_used_ms out of range";
         case session_file_error::messages_not_array:
             return "messages is not an array";
         case session_file_error::bad_message:
@@ -101,6 +113,9 @@ decoded_session_file decode_session_file(std::string_view text, const session_ke
     if (created == nullptr || !created->is_number_integer() || last_used == nullptr ||
         !last_used->is_number_integer()) {
         return refused(session_file_error::bad_times);
+    }
+    if (!in_range(*created) || !in_range(*last_used)) {
+        return refused(session_file_error::times_out_of_range);
     }
     s.created = from_ms(created->get<std::int64_t>());
     s.last_used = from_ms(last_used->get<std::int64_t>());

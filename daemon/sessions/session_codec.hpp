@@ -26,6 +26,7 @@ enum class session_file_error {
     wrong_place,         // project/client/session are not the key of the file's place
     bad_system,          // "system" neither a string nor null
     bad_times,           // created_ms/last_used_ms missing or not integers
+    times_out_of_range,  // beyond what the clock holds (about 292 years either side of 1970)
     messages_not_array,  // "messages" missing or not an array
     bad_message,         // a message that is not {role, content, tokens (32 bits, unsigned)}
 };

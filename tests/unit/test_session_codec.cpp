@@ -199,4 +199,15 @@ TEST_CASE("session file: deep nesting and large numbers do not crash the reader"
           session_file_error::bad_system);
     CHECK(refusal(with_field("created_ms", "99999999999999999999999")) ==
           session_file_error::bad_times);
+    // Integers whose milliseconds would overflow the clock's nanoseconds.
+    for (const char* ms : {"9223372036854775807", "18446744073709551615", "-9223372036854775808",
+                           "9223372036854776"}) {
+        CAPTURE(ms);
+        CHECK(refusal(with_field("created_ms", ms)) == session_file_error::times_out_of_range);
+        CHECK(refusal(with_field("last_used_ms", ms)) == session_file_error::times_out_of_range);
+    }
+    // The largest that fits still reads.
+    const auto fits = decode_session_file(with_field("last_used_ms", "9223372036854"), place);
+    REQUIRE(fits.value.has_value());
+    CHECK(fits.value->last_used.time_since_epoch() == std::chrono::milliseconds(9223372036854));
 }
