@@ -7,8 +7,10 @@
 
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "daemon/config/config.hpp"
@@ -98,7 +100,14 @@ int main(int argc, char** argv) {
         llmb::bridge bridge(loop, cfg);
         // READY=1, STATUS=, WATCHDOG=1 and STOPPING=1 for systemd (Type=notify); no-op
         // without $NOTIFY_SOCKET.
-        llmb::service_notifier notifier(loop, bridge, llmb::notify_environment::system());
+        llmb::status_source status{
+            [&bridge] {
+                return llmb::service_status{bridge.stopping(), bridge.connected(),
+                                            bridge.in_flight(), bridge.served()};
+            },
+            [&bridge](std::function<void()> fn) { bridge.set_ready_handler(std::move(fn)); }};
+        llmb::service_notifier notifier(loop, std::move(status),
+                                        llmb::notify_environment::system());
         loop.watch(sigfd, EPOLLIN, [&](std::uint32_t) {
             signalfd_siginfo si{};
             while (::read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {

@@ -12,8 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <utility>
 
-#include "daemon/requests/bridge.hpp"
 #include "daemon/service/log.hpp"
 
 namespace llmb {
@@ -104,8 +104,9 @@ bool notify_socket::send(std::string_view message) {
 
 // ---------------------------------------------------------------------------------------------
 
-service_notifier::service_notifier(event_loop& loop, bridge& b, const notify_environment& env)
-    : loop_(loop), bridge_(b), socket_(env.socket), watchdog_(env.watchdog) {
+service_notifier::service_notifier(event_loop& loop, status_source source,
+                                   const notify_environment& env)
+    : loop_(loop), source_(std::move(source)), socket_(env.socket), watchdog_(env.watchdog) {
     if (!socket_.enabled())
         return;
     get_logger("notify")->debug(
@@ -113,7 +114,7 @@ service_notifier::service_notifier(event_loop& loop, bridge& b, const notify_env
         watchdog_.count() > 0
             ? ", watchdog every " + std::to_string(watchdog_.count() / 1000) + " ms"
             : std::string());
-    bridge_.set_ready_handler([this] { on_bridge_ready(); });
+    source_.set_ready_handler([this] { on_ready(); });
     if (watchdog_.count() > 0)
         watchdog_tick();
     status_timer_ = loop_.add_timer(status_period, [this] { status_tick(); });
@@ -122,7 +123,7 @@ service_notifier::service_notifier(event_loop& loop, bridge& b, const notify_env
 service_notifier::~service_notifier() {
     if (!socket_.enabled())
         return;
-    bridge_.set_ready_handler(nullptr);
+    source_.set_ready_handler(nullptr);
     if (status_timer_ != 0)
         loop_.cancel_timer(status_timer_);
     if (watchdog_timer_ != 0)
@@ -146,7 +147,7 @@ void service_notifier::stopping() {
     send_with_status("STOPPING=1");
 }
 
-void service_notifier::on_bridge_ready() {
+void service_notifier::on_ready() {
     if (ready_sent_ || stopping_)
         return;
     ready_sent_ = true;
@@ -155,7 +156,7 @@ void service_notifier::on_bridge_ready() {
 
 void service_notifier::status_tick() {
     status_timer_ = loop_.add_timer(status_period, [this] { status_tick(); });
-    auto text = status_text();
+    auto text = status_text(current());
     if (text == last_status_)
         return;
     socket_.send("STATUS=" + text);
@@ -169,20 +170,16 @@ void service_notifier::watchdog_tick() {
         loop_.add_timer(std::max(half, std::chrono::milliseconds(1)), [this] { watchdog_tick(); });
 }
 
-std::string service_notifier::status_text() const {
-    std::string s = stopping_ || bridge_.stopping() ? "stopping"
-                    : bridge_.connected()           ? "connected"
-                                                    : "connecting to the broker";
-    s += ", " + std::to_string(bridge_.in_flight()) + " in flight, " +
-         std::to_string(bridge_.served()) + " served";
+service_status service_notifier::current() const {
+    auto s = source_.status();
+    s.stopping = s.stopping || stopping_;
     return s;
 }
 
 void service_notifier::send_with_status(std::string_view head) {
-    last_status_ = status_text();
-    std::string msg(head);
-    msg += "\nSTATUS=" + last_status_;
-    socket_.send(msg);
+    const auto s = current();
+    last_status_ = status_text(s);
+    socket_.send(with_status(head, s));
 }
 
 }  // namespace llmb

@@ -11,10 +11,9 @@
 #include <string_view>
 
 #include "daemon/service/event_loop.hpp"
+#include "daemon/service/service_status.hpp"
 
 namespace llmb {
-
-class bridge;
 
 // What the service manager asked for, as the environment it started the daemon with says.
 struct notify_environment {
@@ -47,13 +46,14 @@ private:
 };
 
 // What the daemon tells the service manager, driven by the event loop: READY=1 the first time
-// the bridge is connected and subscribed; STATUS= with the link state and request counts when
-// they change (at most once a second, plus with READY and STOPPING); WATCHDOG=1 from a timer
+// the source says it is connected and subscribed; STATUS= with the link state and request counts
+// when they change (at most once a second, plus with READY and STOPPING); WATCHDOG=1 from a timer
 // at half the watchdog interval, so that a loop that hangs stops feeding it; RELOADING=1 and
 // READY=1 around a configuration reload; STOPPING=1 when shutdown starts.
 class service_notifier {
 public:
-    service_notifier(event_loop& loop, bridge& b, const notify_environment& env);
+    // Uses the source (both functions set) only while notifying is enabled.
+    service_notifier(event_loop& loop, status_source source, const notify_environment& env);
     ~service_notifier();
     service_notifier(const service_notifier&) = delete;
     service_notifier& operator=(const service_notifier&) = delete;
@@ -64,14 +64,14 @@ public:
     void stopping();
 
 private:
-    void on_bridge_ready();
+    void on_ready();
     void status_tick();
     void watchdog_tick();
-    std::string status_text() const;
+    service_status current() const;
     void send_with_status(std::string_view head);
 
     event_loop& loop_;
-    bridge& bridge_;
+    status_source source_;
     notify_socket socket_;
     std::chrono::microseconds watchdog_;
     event_loop::timer_id status_timer_ = 0;

@@ -24,14 +24,16 @@
 //
 // Not thread-safe: one owner (the event loop) calls it. Reading the files (load, and the stat
 // and reads of shared mode) happens inside the calls.
+//
+// This class ties the parts together: the sessions in memory with their bounds
+// (session_memory.hpp, pure), the bytes of a file (session_codec.hpp, pure) and the files
+// themselves (session_files.hpp), written here in shared mode and by session_writer otherwise.
 #pragma once
 
 #include <chrono>
-#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -40,34 +42,11 @@
 #include <vector>
 
 #include "daemon/config/config.hpp"
-#include "daemon/sessions/history_trim.hpp"
+#include "daemon/sessions/session.hpp"
+#include "daemon/sessions/session_files.hpp"
+#include "daemon/sessions/session_memory.hpp"
 
 namespace llmb {
-
-// All three are protocol::valid_name ([A-Za-z0-9_.-]{1,64}), hence safe as file names. A key
-// that is not is kept in memory only (with a warning).
-struct session_key {
-    std::string project;
-    std::string client;
-    std::string session;
-
-    friend auto operator<=>(const session_key&, const session_key&) = default;
-    friend bool operator==(const session_key&, const session_key&) = default;
-};
-
-struct session {
-    std::optional<std::string> system;      // set_system; sent instead of the project's prompt
-    std::vector<history_message> messages;  // oldest first; always starts a turn (a user message)
-    std::chrono::system_clock::time_point created;
-    std::chrono::system_clock::time_point last_used;
-};
-
-struct session_summary {
-    std::string session;
-    std::size_t messages = 0;
-    bool has_system = false;
-    std::chrono::system_clock::time_point last_used;
-};
 
 class session_writer;
 
@@ -128,7 +107,7 @@ public:
     std::size_t expire(time_point now);
 
     // Sessions stored.
-    std::size_t size() const noexcept { return sessions_.size(); }
+    std::size_t size() const noexcept { return memory_.size(); }
 
     // A client's sessions in name order, without marking them used. O(log n + k).
     std::vector<session_summary> list(std::string_view project, std::string_view client) const;
@@ -145,42 +124,22 @@ public:
     void set_on_write_error(std::function<void()> fn);
 
 private:
-    // What identifies one version of a session file.
-    struct file_stamp {
-        std::uint64_t inode = 0;
-        std::int64_t mtime_ns = 0;
-        std::int64_t size = -1;
-        friend bool operator==(const file_stamp&, const file_stamp&) = default;
-    };
-    struct entry {
-        session value;
-        std::list<const session_key*>::iterator lru;
-        file_stamp stamp;  // of the file as this store last wrote or read it (shared)
-    };
-    using map_type = std::map<session_key, entry>;
-
-    map_type::iterator create(const session_key& key, time_point now);
-    void touch(map_type::iterator it, time_point now);
-    void remove(map_type::iterator it);
-    void trim_messages(session& s) const;
+    // Drops the files of sessions that memory evicted or expired.
+    void forget(const std::vector<session_key>& keys);
+    void warn_if_not_storable(const session_key& key);
     void persist(const session_key& key, const session& s);
     void remove_file(const session_key& key);
     bool load_file(const std::string& path, const session_key& key);
     void warn(std::string message);
-    std::string file_of(const session_key& key) const;
-    static std::optional<file_stamp> stamp_of(const std::string& path);
     // Shared: brings the session in line with its file (read again, or gone).
     void refresh(const session_key& key);
 
     std::string state_dir_;
-    std::chrono::seconds ttl_;
-    std::size_t max_sessions_;
-    std::size_t max_messages_;
     clock_fn clock_;
     bool sync_writes_;
     bool shared_;
-    map_type sessions_;
-    std::list<const session_key*> lru_;  // front: least recently used
+    session_memory memory_;
+    std::map<session_key, file_stamp> stamps_;  // shared: each file as this store last saw it
     std::vector<std::string> warnings_;
     std::size_t warnings_dropped_ = 0;
     std::unique_ptr<session_writer> writer_;  // with a state_dir, not shared

@@ -1,6 +1,7 @@
 // Session files written off the event loop: one thread takes the changes from a queue and
-// performs them (atomic write: temporary file, fsync, rename, fsync of the directory; or the
-// removal of the file), so that a slow disk never stalls the streams on the loop.
+// performs them (session_files.hpp: the atomic write, temporary file, fsync, rename, fsync of
+// the directory; or the removal of the file), so that a slow disk never stalls the streams on
+// the loop.
 //
 // Order: the queue holds at most one pending change per session, the newest. A change queued
 // while an older one of the same session waits replaces it (coalescing): the file goes from one
@@ -28,7 +29,7 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/sessions/session_store.hpp"
+#include "daemon/sessions/session.hpp"
 
 namespace llmb {
 
@@ -60,11 +61,6 @@ public:
 
     // The failures since the last call, oldest first (at most max_errors, then a count).
     std::vector<std::string> take_errors();
-
-    // Performs one change now, on the caller's thread (value nullptr: remove). Returns the
-    // failures, empty when it worked.
-    static std::vector<std::string> apply(const std::string& state_dir, bool sync,
-                                          const session_key& key, const session* value);
 
 private:
     static constexpr std::size_t max_errors = 100;

@@ -1,14 +1,8 @@
 // Conversation sessions in memory and on disk (daemon/sessions/session_store.hpp).
 #include <doctest/doctest.h>
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,88 +10,23 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/sessions/session_store.hpp"
+#include "session_support.hpp"
 #include "support.hpp"
 
 namespace fs = std::filesystem;
-using llmb::history_message;
-using llmb::session_key;
 using llmb::session_store;
-using namespace std::chrono_literals;
-
-namespace {
-
+using llmb::test::a;
+using llmb::test::any_contains;
+using llmb::test::config;
+using llmb::test::contents;
+using llmb::test::file_of;
+using llmb::test::key;
+using llmb::test::read_text;
 using llmb::test::temp_dir;
-
-// A wall clock the test moves by hand; whole seconds so that files (in ms) restore it exactly.
-struct test_clock {
-    session_store::time_point now = session_store::time_point{} + 1'700'000'000s;
-    session_store::clock_fn fn() {
-        return [this] { return now; };
-    }
-};
-
-llmb::sessions_config config(std::size_t max_sessions = 100, std::size_t max_messages = 50,
-                             std::chrono::seconds ttl = 3600s, std::string state_dir = {}) {
-    llmb::sessions_config cfg;
-    cfg.max_sessions = max_sessions;
-    cfg.max_messages = max_messages;
-    cfg.ttl = ttl;
-    cfg.state_dir = std::move(state_dir);
-    return cfg;
-}
-
-session_key key(std::string session, std::string client = "dev1", std::string project = "llm") {
-    return {std::move(project), std::move(client), std::move(session)};
-}
-
-history_message u(std::string text, std::uint32_t tokens = 0) {
-    return {"user", std::move(text), tokens};
-}
-history_message a(std::string text, std::uint32_t tokens = 0) {
-    return {"assistant", std::move(text), tokens};
-}
-
-std::vector<std::string> contents(const llmb::session& s) {
-    std::vector<std::string> out;
-    for (const auto& m : s.messages) {
-        out.push_back(m.role + ":" + m.content);
-    }
-    return out;
-}
-
-fs::path file_of(const fs::path& dir, const session_key& k) {
-    return dir / "sessions" / k.project / k.client / (k.session + ".json");
-}
-
-std::string read_text(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_text(const fs::path& p, const std::string& text) {
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-}
-
-// Files under dir whose name contains ".tmp.".
-int tmp_files(const fs::path& dir) {
-    int n = 0;
-    for (const auto& e : fs::recursive_directory_iterator(dir)) {
-        n += e.path().filename().string().find(".tmp.") != std::string::npos ? 1 : 0;
-    }
-    return n;
-}
-
-bool any_contains(const std::vector<std::string>& lines, const std::string& part) {
-    for (const auto& l : lines) {
-        if (l.find(part) != std::string::npos) {
-            return true;
-        }
-    }
-    return false;
-}
-
-}  // namespace
+using llmb::test::test_clock;
+using llmb::test::tmp_files;
+using llmb::test::u;
+using namespace std::chrono_literals;
 
 TEST_CASE("find, get_or_create, append, clear, set_system and erase") {
     test_clock clock;
@@ -397,100 +326,6 @@ TEST_CASE("load drops what expired, evicts beyond max_sessions by last use, trim
     CHECK_FALSE(fs::exists(file_of(dir.path, key("s3"))));
 }
 
-TEST_CASE("load skips corrupt and unexpected files with a warning and removes stale tmp files") {
-    temp_dir dir;
-    test_clock clock;
-    const auto cfg = config(10, 50, 3600s, dir.path.string());
-    {
-        session_store store(cfg, clock.fn(), false);
-        store.append(key("good"), u("q"), a("r"));  // no session yet: not stored
-        store.get_or_create(key("good"));
-        store.append(key("good"), u("q"), a("r"));
-        store.get_or_create(key("other"));
-    }
-    const auto sessions = dir.path / "sessions";
-    write_text(file_of(dir.path, key("bad")), "{\"version\":1,\"messages\":[");  // torn
-    write_text(file_of(dir.path, key("empty")), "");
-    // A valid file copied to another session's place.
-    fs::copy_file(file_of(dir.path, key("other")), file_of(dir.path, key("moved")));
-    write_text(sessions / "llm" / "dev1" / "notes.txt", "hello");
-    write_text(sessions / "llm" / "dev1" / "good.json.tmp.4242", "{\"half");
-    write_text(sessions / "llm" / "bad name!" / "x.json", "{}");
-    write_text(sessions / "stray-file", "x");
-
-    session_store store(cfg, clock.fn(), false);
-    const auto warnings = store.load();
-    CHECK(warnings.size() == 7);
-    CHECK(any_contains(warnings, "bad.json"));
-    CHECK(any_contains(warnings, "empty.json"));
-    CHECK(any_contains(warnings, "moved.json: project/client/session do not match"));
-    CHECK(any_contains(warnings, "notes.txt"));
-    CHECK(any_contains(warnings, "removed stale temporary file"));
-    CHECK(any_contains(warnings, "bad name!"));
-    CHECK(any_contains(warnings, "stray-file"));
-    CHECK(store.size() == 2);
-    CHECK(contents(*store.find(key("good"))) == std::vector<std::string>{"user:q", "assistant:r"});
-    CHECK(store.find(key("bad")) == nullptr);
-    CHECK(store.find(key("moved")) == nullptr);
-    CHECK_FALSE(fs::exists(sessions / "llm" / "dev1" / "good.json.tmp.4242"));
-    // Skipped files are left for a human to look at.
-    CHECK(fs::exists(file_of(dir.path, key("bad"))));
-}
-
-TEST_CASE("a change is written through a temporary file: a failed write leaves the old file") {
-    temp_dir dir;
-    test_clock clock;
-    const auto cfg = config(10, 50, 3600s, dir.path.string());
-    session_store store(cfg, clock.fn());
-    store.get_or_create(key("s"));
-    store.append(key("s"), u("1"), a("1"));
-    CHECK(store.flush());
-    const auto file = file_of(dir.path, key("s"));
-    const std::string before = read_text(file);
-    CHECK(nlohmann::json::parse(before)["messages"].size() == 2);
-
-    // Something in the way of the temporary file: the write fails before the rename.
-    const auto tmp = file.parent_path() / ("s.json.tmp." + std::to_string(::getpid()));
-    fs::create_directory(tmp);
-    CHECK(store.append(key("s"), u("2"), a("2")));
-    CHECK(store.flush());
-    auto warnings = store.take_warnings();
-    REQUIRE(warnings.size() == 1);
-    CHECK(any_contains(warnings, "not saved"));
-    CHECK(read_text(file) == before);                   // untouched
-    CHECK(store.find(key("s"))->messages.size() == 4);  // memory is right
-    fs::remove(tmp);
-    store.append(key("s"), u("3"), a("3"));
-    CHECK(store.flush());
-    CHECK(store.take_warnings().empty());
-    CHECK(nlohmann::json::parse(read_text(file))["messages"].size() == 6);
-    CHECK(tmp_files(dir.path) == 0);
-
-    if (::geteuid() == 0) {
-        MESSAGE(
-            "running as root: directory permissions do not stop writes, read-only part "
-            "skipped");
-        return;
-    }
-    // A read-only directory: no temporary file can be made, the old file stays whole.
-    const std::string good = read_text(file);
-    fs::permissions(file.parent_path(), fs::perms::owner_read | fs::perms::owner_exec);
-    CHECK(store.append(key("s"), u("4"), a("4")));
-    CHECK(store.erase(key("other")) == false);
-    CHECK(store.flush());
-    warnings = store.take_warnings();
-    REQUIRE(warnings.size() == 1);
-    CHECK(any_contains(warnings, "Permission denied"));
-    CHECK(read_text(file) == good);
-    CHECK(store.find(key("s"))->messages.size() == 8);
-    // Erasing cannot remove the file either: reported, and gone from memory all the same.
-    CHECK(store.erase(key("s")));
-    CHECK(store.flush());
-    CHECK(store.take_warnings().size() == 1);
-    CHECK(store.size() == 0);
-    fs::permissions(file.parent_path(), fs::perms::owner_all);
-}
-
 TEST_CASE("a key that is not a valid name stays in memory only") {
     temp_dir dir;
     test_clock clock;
@@ -549,3 +384,6 @@ TEST_CASE("shared: two stores on one state_dir see each other's turns, clears an
     CHECK(three.append(key("s2"), u("x"), a("y")));
     CHECK(four.find(key("s2"))->messages.empty());
 }
+
+// The exact bytes of a session file: files written by earlier versions must keep loading, and
+// other tools may read them, so the format is fixed (keys sorted, UTF-8 kept as it is).
