@@ -87,6 +87,17 @@ alive() { kill -0 "$1" 2>/dev/null; }
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# What the mock LLM server answers (the tests use its default answer instead: a word list full
+# of escapes, emoji and other edge cases).
+demo_answer="The sky looks blue because of Rayleigh scattering. Sunlight holds every colour, and \
+on its way through the atmosphere it meets molecules of nitrogen and oxygen that are much smaller \
+than its wavelength. Such small particles scatter short wavelengths far more strongly than long \
+ones, roughly with the inverse fourth power of the wavelength, so blue light is scattered about \
+five times as much as red and reaches your eyes from every part of the sky. Violet is scattered \
+even more, but sunlight carries less of it and our eyes are less sensitive to it, so the sky \
+looks blue rather than violet. At sunrise and sunset the light crosses much more air, most of \
+the blue is scattered away before it reaches you, and the reds and oranges remain."
+
 # --- dependencies and build ---------------------------------------------------------------
 scripts/install-deps.sh
 if [[ ! -f $build_dir/CMakeCache.txt ]]; then
@@ -149,8 +160,10 @@ if [[ -n ${LLM_URL:-} ]]; then
     fi
     say "using the LLM server at $llm_url"
 else
+    # The mock answers every question with this made-up text, a word every 40 ms (25 tokens/s,
+    # about the pace of a local model) so that it can be read as it streams in.
     start mock-llm-server "$logdir/mock-llm-server.log" \
-        "$bin/mock-llm-server" --host 127.0.0.1 --port 0 --delay-us 30000
+        "$bin/mock-llm-server" --host 127.0.0.1 --port 0 --delay-us 40000 --answer "$demo_answer"
     mock_pid=${pids[-1]}
     llm_url=""
     deadline=$((SECONDS + 10))
@@ -163,7 +176,8 @@ else
         sleep 0.05
     done
     [[ -n $llm_url ]] || die "mock-llm-server did not start (see $logdir/mock-llm-server.log)"
-    say "mock-llm-server listens on ${llm_url#http://}"
+    say "mock-llm-server listens on ${llm_url#http://} (it answers every question with the same" \
+        "made-up text; set LLM_URL to ask a real model)"
 fi
 
 # --- bridge ---------------------------------------------------------------------------------

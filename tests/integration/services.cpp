@@ -98,10 +98,12 @@ bool broker::launch(const std::string& name) {
 }
 
 void broker::stop() {
+    drop_spare_clients(url());
     proc_->terminate(10s);
 }
 
 void broker::kill() {
+    drop_spare_clients(url());
     proc_->send_signal(SIGKILL);
     if (!proc_->wait_exit(10s)) {
         throw std::runtime_error("mosquitto did not exit after SIGKILL");
@@ -184,10 +186,15 @@ bool mock_llm::wait_stat(const std::string& key, std::uint64_t value, ms timeout
 
 bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_url,
                bridge_options opts)
-    : prefix_(opts.prefix),
+    : broker_url_(mqtt.url()),
+      prefix_(opts.prefix),
       status_topic_(opts.bridge_id.empty() ? prefix_ + "/status"
                                            : prefix_ + "/status/" + opts.bridge_id) {
-    status_ = std::make_unique<test_client>(mqtt.url(), prefix_, opts.status_client);
+    if (opts.status_client.plain() && opts.spare_clients > 0) {
+        // One more than asked for: the status client takes the first.
+        connect_spare_clients(broker_url_, opts.spare_clients + 1);
+    }
+    status_ = std::make_unique<test_client>(broker_url_, prefix_, opts.status_client);
     status_->subscribe(status_topic_);
     // --log-level debug (default info): the sessions and bounds suites wait for debug lines
     // ("user message counted by", "holding answers back"), and a failing test prints the tail of
@@ -215,6 +222,10 @@ bridge::bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_u
                                                            : "llm-mqtt-bridge-" + opts.bridge_id,
                                   argv, dir.path(), opts.env);
     wait_online(15s);
+}
+
+bridge::~bridge() {
+    drop_spare_clients(broker_url_);
 }
 
 void bridge::wait_online(ms timeout) {

@@ -104,6 +104,9 @@ struct bridge_options {
     // broker's ACL lets read the status topic).
     client_options status_client{};
     std::filesystem::path binary;  // the bridge to run; empty: the one built with the tests
+    // Plain clients connected together with the status client, for the test's own clients to
+    // take (see connect_spare_clients); only when the status client is plain too.
+    std::size_t spare_clients = 2;
 };
 
 class bridge {
@@ -113,6 +116,9 @@ public:
     // passed only without a config file.
     bridge(const test_dir& dir, const broker& mqtt, const std::string& llm_url,
            bridge_options opts = {});
+    ~bridge();
+    bridge(const bridge&) = delete;
+    bridge& operator=(const bridge&) = delete;
 
     process& proc() { return *proc_; }
     // A client subscribed to {prefix}/status since before the bridge started.
@@ -125,6 +131,7 @@ public:
     bool went_offline() const;
 
 private:
+    std::string broker_url_;
     std::string prefix_;
     std::string status_topic_;
     std::unique_ptr<test_client> status_;

@@ -55,6 +55,34 @@ TEST_SUITE("cli") {
         std::string out = cli.stdout_text();
         CHECK((out == text || out == text + "\n"));
     }
+
+    TEST_CASE("the demo's answer: the mock's --answer text, a word per token, printed exactly") {
+        const std::string text = "The sky is blue.\n\nIt scatters  blue light most.";
+        stack_options opts;
+        opts.mock_args = {"--answer", text};
+        stack st(opts);
+        process cli("llm-mqtt-answer", ask(st, "cli4", "Why is the sky blue?"), st.dir.path());
+        auto code = cli.wait_exit(30s);
+        REQUIRE_MESSAGE(code.has_value(), "llm-mqtt ask did not exit within 30 s");
+        INFO("stderr: " << cli.stderr_text());
+        CHECK(*code == 0);
+        std::string out = cli.stdout_text();
+        CHECK((out == text || out == text + "\n"));
+
+        // One token per word, each with the whitespace before it.
+        test_client c(st.mqtt.url());
+        c.subscribe_client("cli5");
+        c.publish_request("cli5", {{"id", "w1"}, {"prompt", "Why?"}});
+        auto s = c.collect("cli5", "w1", 10s);
+        check_done(s, text);
+        CHECK(s.last()["usage"]["completion_tokens"] == 9);
+        // A directive that picks another answer still gets it.
+        c.publish_request("cli5", {{"id", "w2"}, {"prompt", mock_prompt("tokens=3")}});
+        auto words = c.collect("cli5", "w2", 10s);
+        CHECK(words.finished());
+        CHECK(words.last()["usage"]["completion_tokens"] == 3);
+        CHECK(words.text().find("sky") == std::string::npos);
+    }
 }
 
 }  // namespace

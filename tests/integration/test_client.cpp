@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 
@@ -41,7 +42,89 @@ std::string event_type(std::string_view payload) {
     return {};
 }
 
+// Built in place and kept alive by the client: Paho 1.2 keeps pointers into it.
+std::unique_ptr<mqtt::connect_options> make_connect_options(const client_options& opts) {
+    auto co = std::make_unique<mqtt::connect_options>();
+    co->set_mqtt_version(opts.v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
+    const bool persistent = opts.session_expiry_s != 0;
+    if (opts.v5) {
+        co->set_clean_start(!persistent);
+        if (persistent) {
+            mqtt::properties props;
+            props.add(
+                {mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int>(opts.session_expiry_s)});
+            co->set_properties(std::move(props));
+        }
+    } else {
+        co->set_clean_session(!persistent);
+    }
+    if (opts.auto_reconnect) {
+        co->set_automatic_reconnect(100ms, 1s);
+    }
+    if (!opts.username.empty()) {
+        co->set_user_name(opts.username);
+        co->set_password(opts.password);
+    }
+    co->set_keep_alive_interval(30s);
+    co->set_connect_timeout(5s);
+    return co;
+}
+
+std::unique_ptr<mqtt::async_client> make_client(const std::string& broker_url,
+                                                const std::string& client_id, bool v5) {
+    mqtt::create_options create(v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, 10000);
+    auto cli = std::make_unique<mqtt::async_client>(broker_url, client_id, create, nullptr);
+    cli->start_consuming();
+    return cli;
+}
+
+void close_client(mqtt::async_client& cli) {
+    try {
+        if (cli.is_connected()) {
+            cli.disconnect()->wait_for(5s);
+        }
+        cli.stop_consuming();
+    } catch (...) {
+        // The broker may already be gone; nothing to clean up then.
+    }
+}
+
+struct spare_client {
+    std::string broker_url;
+    std::unique_ptr<mqtt::async_client> cli;
+    std::unique_ptr<mqtt::connect_options> conn_opts;
+    mqtt::token_ptr connecting;
+};
+
+std::mutex spares_mutex;
+std::vector<spare_client> spares;  // guarded by spares_mutex
+
 }  // namespace
+
+void connect_spare_clients(const std::string& broker_url, std::size_t n) {
+    std::lock_guard<std::mutex> lock(spares_mutex);
+    for (std::size_t i = 0; i < n; ++i) {
+        spare_client s{broker_url, make_client(broker_url, unique_client_id(), true),
+                       make_connect_options(client_options{}), nullptr};
+        s.connecting = s.cli->connect(*s.conn_opts);
+        spares.push_back(std::move(s));
+    }
+}
+
+void drop_spare_clients(const std::string& broker_url) {
+    std::vector<spare_client> dropped;
+    {
+        std::lock_guard<std::mutex> lock(spares_mutex);
+        auto keep = std::stable_partition(spares.begin(), spares.end(), [&](const auto& s) {
+            return s.broker_url != broker_url;
+        });
+        std::move(keep, spares.end(), std::back_inserter(dropped));
+        spares.erase(keep, spares.end());
+    }
+    for (auto& s : dropped) {
+        close_client(*s.cli);
+    }
+}
 
 bool topic_matches(std::string_view filter, std::string_view topic) {
     auto f = levels(filter);
@@ -119,37 +202,18 @@ test_client::test_client(const std::string& broker_url, std::string prefix, bool
 
 test_client::test_client(const std::string& broker_url, std::string prefix, client_options opts)
     : prefix_(std::move(prefix)),
-      client_id_(opts.client_id.empty() ? unique_client_id() : opts.client_id),
+      client_id_(opts.client_id),
       v5_(opts.v5),
       auto_reconnect_(opts.auto_reconnect) {
-    mqtt::create_options create(v5_ ? MQTTVERSION_5 : MQTTVERSION_3_1_1, 10000);
-    cli_ = std::make_unique<mqtt::async_client>(broker_url, client_id_, create, nullptr);
-    cli_->start_consuming();
-    conn_opts_ = std::make_unique<mqtt::connect_options>();
-    auto& co = *conn_opts_;
-    co.set_mqtt_version(v5_ ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
-    const bool persistent = opts.session_expiry_s != 0;
-    if (v5_) {
-        co.set_clean_start(!persistent);
-        if (persistent) {
-            mqtt::properties props;
-            props.add(
-                {mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int>(opts.session_expiry_s)});
-            co.set_properties(std::move(props));
-        }
-    } else {
-        co.set_clean_session(!persistent);
+    if (opts.plain() && take_spare(broker_url)) {
+        return;
     }
-    if (auto_reconnect_) {
-        co.set_automatic_reconnect(100ms, 1s);
+    if (client_id_.empty()) {
+        client_id_ = unique_client_id();
     }
-    if (!opts.username.empty()) {
-        co.set_user_name(opts.username);
-        co.set_password(opts.password);
-    }
-    co.set_keep_alive_interval(30s);
-    co.set_connect_timeout(5s);
-    auto tok = cli_->connect(co);
+    cli_ = make_client(broker_url, client_id_, v5_);
+    conn_opts_ = make_connect_options(opts);
+    auto tok = cli_->connect(*conn_opts_);
     if (!tok->wait_for(10s)) {
         throw std::runtime_error("test client " + client_id_ + ": no CONNACK from " + broker_url +
                                  " within 10 s");
@@ -165,15 +229,37 @@ test_client::test_client(const std::string& broker_url, std::string prefix, clie
     }
 }
 
-test_client::~test_client() {
-    try {
-        if (cli_->is_connected()) {
-            cli_->disconnect()->wait_for(5s);
+bool test_client::take_spare(const std::string& broker_url) {
+    for (;;) {
+        spare_client s;
+        {
+            std::lock_guard<std::mutex> lock(spares_mutex);
+            auto it = std::find_if(spares.begin(), spares.end(),
+                                   [&](const auto& c) { return c.broker_url == broker_url; });
+            if (it == spares.end()) {
+                return false;
+            }
+            s = std::move(*it);
+            spares.erase(it);
         }
-        cli_->stop_consuming();
-    } catch (...) {
-        // The broker may already be gone; nothing to clean up then.
+        bool up = false;
+        try {
+            up = s.connecting->wait_for(10s) && s.cli->is_connected();
+        } catch (const mqtt::exception&) {
+            // Refused or lost: try the next one, or connect anew.
+        }
+        if (up) {
+            client_id_ = s.cli->get_client_id();
+            cli_ = std::move(s.cli);
+            conn_opts_ = std::move(s.conn_opts);
+            return true;
+        }
+        close_client(*s.cli);
     }
+}
+
+test_client::~test_client() {
+    close_client(*cli_);
 }
 
 bool test_client::connected() const {

@@ -79,9 +79,28 @@ struct client_options {
     // With auto_reconnect: subscribe every filter again on each reconnect, as a device does for
     // a broker that lost its session (one without persistence).
     bool resubscribe = false;
-    std::string username{};              // empty: none (an anonymous client)
+    std::string username{};  // empty: none (an anonymous client)
     std::string password{};
+
+    // True for these defaults: MQTT 5, a clean session, anonymous, a generated id.
+    bool plain() const noexcept {
+        return v5 && client_id.empty() && session_expiry_s == 0 && !auto_reconnect &&
+               !resubscribe && username.empty() && password.empty();
+    }
 };
+
+// Clients connected ahead of use. Paho C 1.3.12 holds back the CONNECT of a client that starts
+// while another client of the same process is connected by one to two seconds (its receive
+// thread first waits out a 1 s poll of the sockets it already had); clients that start together
+// while none is connected all connect at once. So a bridge's status client connects together
+// with a few spare ones, and a plain test_client takes a spare of its broker
+// when there is one: the same connection it would have made, made earlier.
+//
+// Starts connecting n plain clients (client_options::plain) to broker_url, without waiting.
+void connect_spare_clients(const std::string& broker_url, std::size_t n);
+// Disconnects the spares of broker_url that no test_client took (before the broker stops, and
+// when the bridge that connected them goes).
+void drop_spare_clients(const std::string& broker_url);
 
 class test_client {
 public:
@@ -141,6 +160,8 @@ public:
 private:
     // Refreshes s until its terminal event or the timeout.
     void gather(response_stream& s, ms timeout);
+    // Takes a connected spare of broker_url, if there is one.
+    bool take_spare(const std::string& broker_url);
 
     std::string prefix_;
     std::string client_id_;

@@ -20,7 +20,9 @@ TEST_SUITE("concurrency") {
     TEST_CASE("100 concurrent requests from 10 clients all complete exactly") {
         constexpr std::size_t clients = 10;
         constexpr std::size_t per_client = 10;
-        stack st;
+        stack_options opts;
+        opts.bridge.spare_clients = clients;  // connected at once, not one after another
+        stack st(opts);
         std::vector<std::unique_ptr<test_client>> cs;
         for (std::size_t i = 0; i < clients; ++i) {
             cs.push_back(std::make_unique<test_client>(st.mqtt.url()));

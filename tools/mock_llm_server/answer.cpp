@@ -85,6 +85,26 @@ answer answer::echo(std::uint64_t seed, std::size_t reasoning, std::string text,
     return a;
 }
 
+answer answer::prose(std::uint64_t seed, std::size_t reasoning, std::string text) {
+    std::vector<slice> slices;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t end = start;
+        while (end < text.size() && is_word_space(text[end])) {
+            ++end;
+        }
+        while (end < text.size() && !is_word_space(text[end])) {
+            ++end;
+        }
+        slices.push_back(slice{start, end - start, 0});
+        start = end;
+    }
+    answer a(source::echo, seed, reasoning, slices.size());
+    a.echo_ = std::move(text);
+    a.slices_ = std::move(slices);
+    return a;
+}
+
 answer answer::huge(std::uint64_t seed, std::size_t reasoning, std::size_t n) {
     return answer(source::huge, seed, reasoning, n);
 }

@@ -33,6 +33,9 @@ public:
     // character longer than piece_bytes is one piece).
     static answer echo(std::uint64_t seed, std::size_t reasoning, std::string text,
                        std::size_t piece_bytes);
+    // text split before each word: every piece is a word with the whitespace before it (the
+    // whitespace at the end of text is the last piece), like the tokens of a real model.
+    static answer prose(std::uint64_t seed, std::size_t reasoning, std::string text);
     // n tokens of 64 KiB of 'x' each.
     static answer huge(std::uint64_t seed, std::size_t reasoning, std::size_t n);
     // calls tool calls to `name` with arguments {"query":<query>,"n":<index>}, streamed as an

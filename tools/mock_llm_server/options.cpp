@@ -22,6 +22,9 @@ Options:
                     a request naming another one is answered 404 {"error":{"code":404,"message":
                     "model 'X' not found","type":"not_found_error"}} (excludes --model)
   --tokens N        answer tokens (default 16)
+  --answer TEXT     answer with TEXT instead of the word list, one word per token (each with
+                    the whitespace before it), for demonstrations; a request's directives that
+                    choose another answer (tokens=N, echo, echo_all, fault=huge, tools) still do
   --delay-us N      delay between streamed tokens in microseconds (default 0: full speed)
   --loading-ms N    /health answers 503 "Loading model" for N ms after start (default 0)
   --api-key KEY     require "Authorization: Bearer KEY" on /v1/chat/completions (else 401)
@@ -206,6 +209,11 @@ parsed_options parse_options(int argc, char** argv) {
             o.loading_ns = static_cast<std::int64_t>(n) * 1'000'000;
         } else if (arg == "--api-key") {
             o.api_key = value;
+        } else if (arg == "--answer") {
+            if (value.empty()) {
+                return fail("bad value for --answer: the text is empty");
+            }
+            o.answer = value;
         } else {
             return fail("unknown option " + std::string(arg));
         }

@@ -34,7 +34,7 @@ std::string history_text(const chat_request& req) {
 }
 
 answer make_answer(const chat_request& req, const mock_directives& d, std::uint64_t seed,
-                   std::string_view user_text, std::size_t tokens) {
+                   std::string_view user_text, std::size_t tokens, const std::string& text) {
     if (req.has_tools) {
         const std::string_view name =
             req.tool_name.empty() ? std::string_view("tool") : std::string_view(req.tool_name);
@@ -49,6 +49,9 @@ answer make_answer(const chat_request& req, const mock_directives& d, std::uint6
     }
     if (d.fault == fault_kind::huge) {
         return answer::huge(seed, d.reasoning, tokens);
+    }
+    if (!text.empty() && !d.tokens) {
+        return answer::prose(seed, d.reasoning, text);
     }
     return answer::words(seed, d.reasoning, tokens);
 }
@@ -93,8 +96,8 @@ std::variant<chat_plan, request_error> make_plan(std::string_view body,
     const std::string_view user_text =
         last_user != req.messages.rend() ? trim_space(last_user->text) : std::string_view{};
 
-    chat_plan plan(
-        make_answer(req, d, prompt_hash(prompt), user_text, d.tokens.value_or(defaults.tokens)));
+    chat_plan plan(make_answer(req, d, prompt_hash(prompt), user_text,
+                               d.tokens.value_or(defaults.tokens), defaults.answer_text));
     plan.model = req.model.value_or(defaults.model);
     plan.stream = req.stream;
     plan.include_usage = req.include_usage;

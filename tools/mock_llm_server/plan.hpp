@@ -22,6 +22,8 @@ struct plan_defaults {
     std::int64_t delay_ns = 0;
     std::size_t ctx = 0;              // context size; 0: unlimited
     std::vector<std::string> models;  // the models a request may name; empty: any
+    // Not empty: the answer instead of the word list, word by word (answer::prose).
+    std::string answer_text;
 };
 
 // The context size reported by fault=ctx_exceeded when no context size is set.

@@ -78,7 +78,8 @@ int open_listener(const std::string& host, std::uint16_t port) {
 
 server::server(server_options options)
     : options_(std::move(options)),
-      defaults_{options_.model, options_.tokens, options_.delay_ns, options_.ctx, options_.models},
+      defaults_{options_.model, options_.tokens, options_.delay_ns,
+                options_.ctx,   options_.models, options_.answer},
       ready_ns_(monotonic_ns() + options_.loading_ns),
       next_id_(first_connection_id),
       read_buffer_(read_chunk),
