@@ -1,8 +1,9 @@
-// The C device library (protocol/device): its request payloads parsed back with nlohmann::json,
-// and its decoder fed the events the bridge's own encoder and splitter produce (protocol/
-// envelope.hpp, packet.hpp), whole, truncated, repeated, reordered and with messages lost.
+// The decoder of the C device library (protocol/device), fed the events the bridge's own encoder
+// and splitter produce (protocol/envelope.hpp, packet.hpp): whole, truncated, repeated,
+// reordered and with messages lost; and hostile payloads. Requests: test_device_request.cpp.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -446,6 +447,38 @@ TEST_CASE("device: frags out of order, lost or repeated") {
     }
 }
 
+TEST_CASE("device: a frag that does not continue the event being joined drops that event") {
+    lp::done_info info;
+    info.finish_reason = "stop";
+    const std::string event = lp::encode_done("r1", 0, info);
+    const std::size_t third = event.size() / 3;
+    const std::string data[] = {event.substr(0, third), event.substr(third, third),
+                                event.substr(2 * third)};
+    const auto frag = [&](std::uint64_t seq, std::string_view of, std::uint64_t part,
+                          std::uint64_t parts) {
+        return lp::encode_frag("r1", seq, of, part, parts, data[std::min<std::uint64_t>(part, 2)]);
+    };
+    {
+        device d("r1");  // in order: the event arrives
+        CHECK(d.feed(frag(0, "done", 0, 3)) == LLMB_FEED_OK);
+        CHECK(d.feed(frag(1, "done", 1, 3)) == LLMB_FEED_OK);
+        CHECK(d.feed(frag(2, "done", 2, 3)) == LLMB_FEED_OK);
+        CHECK(d.r.events == std::vector<std::string>{"done stop"});
+    }
+    const std::string wrong[] = {frag(1, "done", 2, 3), frag(1, "done", 1, 4),
+                                 frag(1, "error", 1, 3)};
+    for (const auto& w : wrong) {
+        CAPTURE(w);
+        device d("r1");
+        CHECK(d.feed(frag(0, "done", 0, 3)) == LLMB_FEED_OK);
+        CHECK(d.feed(w) == LLMB_FEED_MALFORMED);
+        CHECK(d.feed(frag(2, "done", 2, 3)) == LLMB_FEED_IGNORED);
+        CHECK(d.r.calls == 0);
+        CHECK(llmb_stream_finished(&d.st) == 0);
+        CHECK(d.r.gaps.empty());
+    }
+}
+
 TEST_CASE("device: an event larger than the work buffer is dropped, a terminal still ends") {
     const std::string id = "r3";
     response spec;
@@ -559,83 +592,4 @@ TEST_CASE("device: hostile payloads are refused without a callback") {
         }
         CHECK(d.r.text.size() <= spec.text.size() + 16);
     }
-}
-
-TEST_CASE("device: request payloads parse back to what was asked") {
-    std::string tricky = "say \"hi\" \\ / \n\r\t\b\f";
-    for (char c = 1; c < 0x20; ++c) {
-        tricky.push_back(c);
-    }
-    tricky += "\x7f caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80";
-    char out[1024];
-
-    llmb_request req{};
-    req.id = "kitchen-42";
-    req.prompt = tricky.c_str();
-    req.max_tokens = 200;
-    req.max_packet = 256;
-    req.flush_ms = 100;
-    req.session = "s.1_x-y";
-    const int n = llmb_build_request(&req, out, sizeof out);
-    REQUIRE(n > 0);
-    CHECK(out[n] == '\0');
-    CHECK(json::parse(std::string(out, static_cast<std::size_t>(n))) ==
-          json{{"id", "kitchen-42"},
-               {"prompt", tricky},
-               {"max_tokens", 200},
-               {"max_packet", 256},
-               {"flush_ms", 100},
-               {"session", "s.1_x-y"}});
-    // Every buffer too small by any amount is refused; the exact size fits.
-    for (int size = 0; size <= n; ++size) {
-        CHECK(llmb_build_request(&req, out, static_cast<std::size_t>(size)) == LLMB_ERR_NO_SPACE);
-    }
-    CHECK(llmb_build_request(&req, out, static_cast<std::size_t>(n) + 1) == n);
-
-    const llmb_message messages[] = {{"system", "Answer in one sentence."},
-                                     {"user", tricky.c_str()}};
-    llmb_request chat{};
-    chat.id = "q1";
-    chat.messages = messages;
-    chat.message_count = 2;
-    const int m = llmb_build_request(&chat, out, sizeof out);
-    REQUIRE(m > 0);
-    CHECK(
-        json::parse(std::string(out, static_cast<std::size_t>(m))) ==
-        json{{"id", "q1"},
-             {"messages", json::array({{{"role", "system"}, {"content", "Answer in one sentence."}},
-                                       {{"role", "user"}, {"content", tricky}}})}});
-
-    llmb_request bad = req;
-    bad.messages = messages;
-    bad.message_count = 2;
-    CHECK(llmb_build_request(&bad, out, sizeof out) == LLMB_ERR_INVALID);  // both
-    bad = chat;
-    bad.messages = nullptr;
-    CHECK(llmb_build_request(&bad, out, sizeof out) == LLMB_ERR_INVALID);  // neither
-    bad = req;
-    bad.prompt = "";
-    CHECK(llmb_build_request(&bad, out, sizeof out) == LLMB_ERR_INVALID);
-    for (const char* id : {"", "a b", "\xC3\xA9", "x/y",
-                           "0123456789012345678901234567890123456789"
-                           "012345678901234567890123X"}) {
-        bad = req;
-        bad.id = id;
-        CHECK(llmb_build_request(&bad, out, sizeof out) == LLMB_ERR_INVALID);
-        bad = req;
-        bad.session = id;
-        CHECK(llmb_build_request(&bad, out, sizeof out) == LLMB_ERR_INVALID);
-    }
-    const llmb_message no_role[] = {{nullptr, "x"}};
-    bad = chat;
-    bad.messages = no_role;
-    bad.message_count = 1;
-    CHECK(llmb_build_request(&bad, out, sizeof out) == LLMB_ERR_INVALID);
-
-    CHECK(llmb_build_cancel("r1", out, sizeof out) == 11);
-    CHECK(std::string(out) == R"({"id":"r1"})");
-    CHECK(llmb_build_cancel("r1", out, 11) == LLMB_ERR_NO_SPACE);
-    CHECK(llmb_build_cancel("r 1", out, sizeof out) == LLMB_ERR_INVALID);
-    CHECK(llmb_name_length(std::string(64, 'a').c_str()) == 64);
-    CHECK(llmb_name_length(std::string(65, 'a').c_str()) == 0);
 }
