@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
 
-all_targets=(request sse_openai splitter config)
+all_targets=(request sse_openai splitter config device)
 
 seconds=600
 if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
@@ -41,6 +41,7 @@ cmake -S "$root" -B "$build_dir" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DLLMB_FUZZ=ON -DLLMB_BUILD_TOOLS=OFF \
     -DLLMB_SANITIZE="address;undefined" \
+    -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link" \
     -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link" >/dev/null
 build_targets=()
 for t in "${targets[@]}"; do

@@ -27,6 +27,9 @@ packages=(
     curl
     ca-certificates
     gnuplot-nox
+    gcc-arm-none-eabi
+    gcc-xtensa-lx106
+    picolibc-xtensa-lx106-elf
 )
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
