@@ -159,6 +159,12 @@ TEST_SUITE("resilience") {
             {{"id", "t1"}, {"session", "s1"}, {"prompt", mock_prompt("echo", "first turn")}});
         auto t1 = c.collect("dev", "t1", 10s);
         check_done(t1, "first turn");
+        // The session file is written by a thread of its own right after done; what a kill
+        // interrupts before that is the last turn, lost (README, "Sessions"). This test is
+        // about a kill after it: wait until the file holds the turn.
+        const auto s1_file = state / "sessions" / "llm" / "dev" / "s1.json";
+        REQUIRE(wait_until(
+            [&] { return read_file(s1_file).find("first turn") != std::string::npos; }, 10s));
         // A stream in flight at the kill.
         c.publish_request("dev", echo_request("mid", numbered_text(400), "piece=4 delay_ms=20"));
         REQUIRE(c.wait_first_chunk("dev", "mid", 10s));
