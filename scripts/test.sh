@@ -142,10 +142,12 @@ run_kind() {
 #   resilience, defaults.restarts, defaults.bridge_kill: broker and bridge restarts (reconnects,
 #       republishing from the outbox, the journal read back)
 #   cli: llm-mqtt's signal thread beside its Paho client
+#   bounds: backpressure, where Paho's delivery completions release the outbox and the loop
+#       pauses and resumes the upstream transfers
 # The others check what a request's bytes become, single-threaded code that the plain and the
 # ASan+UBSan runs cover; most of their time under TSan was the same work, only slower.
 tsan_suites='streaming|cancel|concurrency|overload|mqtt311|sessions|shutdown|config|systemd'
-tsan_suites+='|cluster|resilience|defaults\.restarts|defaults\.bridge_kill|cli'
+tsan_suites+='|cluster|resilience|defaults\.restarts|defaults\.bridge_kill|cli|bounds'
 
 for k in "${kinds[@]}"; do
     case $k in
