@@ -51,6 +51,22 @@ std::optional<std::size_t> request_index(std::string_view payload) noexcept {
     return v;
 }
 
+std::optional<std::size_t> topic_request_index(std::string_view topic) noexcept {
+    const std::size_t slash = topic.rfind('/');
+    const std::string_view last = slash == std::string_view::npos ? topic : topic.substr(slash + 1);
+    if (last.size() < 2 || last.size() > 19 || last[0] != 'r') {
+        return std::nullopt;
+    }
+    std::size_t v = 0;
+    for (const char c : last.substr(1)) {
+        if (c < '0' || c > '9') {
+            return std::nullopt;
+        }
+        v = v * 10 + static_cast<std::size_t>(c - '0');
+    }
+    return v;
+}
+
 std::int64_t nearest_rank(const std::vector<std::int64_t>& sorted, double q) {
     if (sorted.empty()) {
         return 0;

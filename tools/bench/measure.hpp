@@ -43,6 +43,9 @@ std::string_view event_type(std::string_view payload) noexcept;
 // The number after `"id":"r` in a payload (the benchmark names request k "r<k>"), or nullopt.
 std::optional<std::size_t> request_index(std::string_view payload) noexcept;
 
+// The number of the last topic level "r<k>" (the benchmark's request k), or nullopt.
+std::optional<std::size_t> topic_request_index(std::string_view topic) noexcept;
+
 struct latency_summary {
     std::size_t count = 0;
     double p50_ms = 0;

@@ -31,11 +31,11 @@ private:
 };
 
 mqtt_peer::mqtt_peer(const std::string& broker_url, const std::string& client_id)
-    : cli_(std::make_unique<mqtt::async_client>(broker_url, client_id,
-                                                mqtt::create_options(MQTTVERSION_5, 65536), nullptr)),
+    : cli_(std::make_unique<mqtt::async_client>(
+          broker_url, client_id, mqtt::create_options(MQTTVERSION_5, 65536), nullptr)),
       delivery_(std::make_unique<delivery>(*this)) {
     cli_->set_message_callback(
-        [this](mqtt::const_message_ptr m) { on_message(m->get_payload()); });
+        [this](mqtt::const_message_ptr m) { on_message(m->get_topic(), m->get_payload()); });
     mqtt::connect_options co;
     co.set_mqtt_version(MQTTVERSION_5);
     co.set_clean_start(true);
@@ -66,7 +66,8 @@ mqtt_peer::~mqtt_peer() {
     }
 }
 
-void mqtt_peer::subscribe(const std::string& filter, std::size_t first, std::size_t count) {
+void mqtt_peer::subscribe(const std::vector<std::string>& filters, std::size_t first,
+                          std::size_t count) {
     {
         std::lock_guard lock(mu_);
         counts_ = arrivals{};
@@ -74,14 +75,20 @@ void mqtt_peer::subscribe(const std::string& filter, std::size_t first, std::siz
         state_.assign(count, 0);
         latencies_.clear();
     }
-    cli_->subscribe(filter, 1)->wait();
+    for (const auto& f : filters) {
+        cli_->subscribe(f, 1)->wait();
+    }
+    filters_ = filters;
 }
 
-void mqtt_peer::unsubscribe(const std::string& filter) {
-    cli_->unsubscribe(filter)->wait();
+void mqtt_peer::unsubscribe_all() {
+    for (const auto& f : filters_) {
+        cli_->unsubscribe(f)->wait();
+    }
+    filters_.clear();
 }
 
-void mqtt_peer::publish(const std::string& topic, std::string payload, int qos) {
+void mqtt_peer::publish(const std::string& topic, std::string payload, int qos, bool retain) {
     {
         std::unique_lock lock(mu_);
         if (in_flight_ >= window_) {
@@ -92,7 +99,7 @@ void mqtt_peer::publish(const std::string& topic, std::string payload, int qos) 
         }
         ++in_flight_;
     }
-    auto msg = mqtt::message::create(topic, std::move(payload), qos, false);
+    auto msg = mqtt::message::create(topic, std::move(payload), qos, retain);
     cli_->publish(msg, nullptr, *delivery_);
 }
 
@@ -130,10 +137,12 @@ std::vector<std::int64_t> mqtt_peer::take_latencies() {
     return std::move(latencies_);
 }
 
-void mqtt_peer::on_message(std::string_view payload) {
+void mqtt_peer::on_message(std::string_view topic, std::string_view payload) {
     const std::int64_t now = realtime_ns();
-    const std::string_view type = event_type(payload);
-    const auto k = request_index(payload);
+    // The raw text mirror carries no event: its topic names the request.
+    const bool text = topic.find("/text/") != std::string_view::npos;
+    const std::string_view type = text ? std::string_view() : event_type(payload);
+    const auto k = text ? topic_request_index(topic) : request_index(payload);
     std::lock_guard lock(mu_);
     std::uint8_t* state =
         k && *k >= first_ && *k - first_ < state_.size() ? &state_[*k - first_] : nullptr;
@@ -141,7 +150,9 @@ void mqtt_peer::on_message(std::string_view payload) {
         return;  // not a request of this measurement (a late message of an earlier one)
     }
     ++counts_.messages;
-    if (type == "chunk") {
+    if (text) {
+        ++counts_.texts;
+    } else if (type == "chunk") {
         ++counts_.chunks;
         counts_.bytes += payload.size();
         if (counts_.first_chunk_ns == 0) {
@@ -193,14 +204,14 @@ void flood(mqtt_peer& pub, const std::string& prefix, std::size_t first, std::si
         for (std::size_t k = 0; k < topics; ++k) {
             if (rate_per_s > 0) {
                 // Pacing: message i goes out at start + i / rate.
-                std::this_thread::sleep_until(
-                    start + std::chrono::nanoseconds(static_cast<std::int64_t>(
-                                static_cast<double>(sent) * 1e9 / rate_per_s)));
+                std::this_thread::sleep_until(start +
+                                              std::chrono::nanoseconds(static_cast<std::int64_t>(
+                                                  static_cast<double>(sent) * 1e9 / rate_per_s)));
             }
             // The shape and size of a bridge chunk carrying one stamped word.
-            pub.publish(names[k], ids[k] + std::to_string(seq) +
-                                      ",\"type\":\"chunk\",\"text\":\"@" +
-                                      std::to_string(realtime_ns()) + "; word\"}",
+            pub.publish(names[k],
+                        ids[k] + std::to_string(seq) + ",\"type\":\"chunk\",\"text\":\"@" +
+                            std::to_string(realtime_ns()) + "; word\"}",
                         qos);
             ++sent;
         }

@@ -25,10 +25,12 @@ struct arrivals {
     std::size_t chunks = 0;     // chunk events (also the ceiling's chunk-shaped messages)
     std::size_t stamps = 0;     // stamps in them: deltas relayed
     std::size_t bytes = 0;      // payload bytes of the chunk messages
+    std::size_t texts = 0;      // raw text messages ({prefix}/text/...) of the requests
     std::size_t terminals = 0;  // done and error events
     std::size_t errors = 0;
     std::size_t streaming = 0;  // requests that got a chunk and no terminal yet
     std::size_t started = 0;    // requests that got at least one chunk
+    // Every message of the requests: the bridge's PUBLISHes when it relayed them.
     std::int64_t first_chunk_ns = 0;
     std::int64_t last_chunk_ns = 0;
     std::string first_error;  // the payload of the first error event
@@ -46,13 +48,14 @@ public:
     mqtt_peer(const mqtt_peer&) = delete;
     mqtt_peer& operator=(const mqtt_peer&) = delete;
 
-    // Subscribes with QoS 1 and counts anew, for the requests r<first> .. r<first + count - 1>.
-    void subscribe(const std::string& filter, std::size_t first, std::size_t count);
-    void unsubscribe(const std::string& filter);
+    // Subscribes to the filters with QoS 1 and counts anew, for the requests r<first> ..
+    // r<first + count - 1>; unsubscribe_all undoes it.
+    void subscribe(const std::vector<std::string>& filters, std::size_t first, std::size_t count);
+    void unsubscribe_all();
 
     // Publishes; waits while a window of messages is unacknowledged (QoS 1: until the broker's
     // PUBACK; QoS 0: until the library has sent it).
-    void publish(const std::string& topic, std::string payload, int qos = 1);
+    void publish(const std::string& topic, std::string payload, int qos = 1, bool retain = false);
     // Waits until every published message is acknowledged; false at the deadline.
     bool flush(std::chrono::milliseconds timeout);
 
@@ -66,7 +69,7 @@ public:
 
 private:
     class delivery;
-    void on_message(std::string_view payload);
+    void on_message(std::string_view topic, std::string_view payload);
     void on_delivered();
 
     std::unique_ptr<mqtt::async_client> cli_;
@@ -78,6 +81,7 @@ private:
     std::size_t in_flight_ = 0;
     bool refill_ = false;  // publish() waits for the window to drain to half
     arrivals counts_;
+    std::vector<std::string> filters_;
     std::size_t first_ = 0;
     std::vector<std::uint8_t> state_;  // per request: 0 nothing yet, 1 streaming, 2 ended
     std::vector<std::int64_t> latencies_;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 namespace llmb::bench {
 namespace {
@@ -105,20 +106,43 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
         repeats > 1 ? " (median of " + std::to_string(repeats) + " runs)" : "";
 
     std::vector<table> tables;
-    table thr{"Relay throughput at full speed" + of_runs,
-              {"streams", "bridge chunks/s", "broker alone", "mock alone", "bridge / lower",
-               "bridge CPU us/chunk"},
+    // The headline: the bridge as it ships (QoS 1, the raw text mirror on); the rows below
+    // them differ in what their label says.
+    const double ceiling = median("mosquitto.1.msgs_per_s");
+    auto of_ceiling = [&](double v) { return ceiling > 0 ? fmt(100 * v / ceiling, 0) + "%" : "-"; };
+    table thr{"Relay throughput at full speed, per token (SSE delta) and per PUBLISH" + of_runs,
+              {"streams", "bridge", "tokens/s", "PUBLISH/s", "PUBLISH/token", "CPU us/token",
+               "CPU us/PUBLISH", "p50 ms", "p99 ms", "broker alone", "mock alone",
+               "tokens/s of mosquitto_pub"},
               {}};
+    for (const auto& [what, label] : {std::pair<const char*, const char*>{"relay", "defaults"},
+                                      {"relay_notext", "text mirror off"}}) {
+        for (std::size_t n : streams) {
+            if (m(what, n, "tokens_per_s") <= 0) {
+                continue;
+            }
+            thr.rows.push_back(
+                {fmt_int(static_cast<double>(n)), label, fmt_int(m(what, n, "tokens_per_s")),
+                 fmt_int(m(what, n, "publishes_per_s")), fmt(m(what, n, "publishes_per_token"), 2),
+                 fmt(m(what, n, "cpu_us_per_token"), 2), fmt(m(what, n, "cpu_us_per_publish"), 2),
+                 fmt(m(what, n, "p50_ms"), 1), fmt(m(what, n, "p99_ms"), 1),
+                 fmt_int(m("broker", n, "chunks_per_s")), fmt_int(m("mock", n, "deltas_per_s")),
+                 of_ceiling(m(what, n, "tokens_per_s"))});
+        }
+    }
+    table mc{
+        "Broker alone with libmosquitto: mosquitto_pub -l to mosquitto_sub, one topic" + of_runs,
+        {"messages/s", "mosquitto_pub CPU us/msg", "mosquitto_sub CPU us/msg", "broker CPU us/msg"},
+        {}};
+    if (ceiling > 0) {
+        mc.rows.push_back({fmt_int(ceiling), fmt(median("mosquitto.1.pub_cpu_us_per_msg"), 2),
+                           fmt(median("mosquitto.1.sub_cpu_us_per_msg"), 2),
+                           fmt(median("mosquitto.1.broker_cpu_us_per_msg"), 2)});
+    }
     table lat{"Latency from the mock server's write to the subscriber, paced" + of_runs,
               {"streams", "tokens/s each", "deltas/s in all", "p50 ms", "p99 ms", "max ms",
                "broker alone p50", "broker alone p99", "mock alone p99", "bridge CPU us/chunk"},
               {}};
-    for (std::size_t n : streams) {
-        thr.rows.push_back({fmt_int(static_cast<double>(n)), fmt_int(m("relay", n, "chunks_per_s")),
-                            fmt_int(m("broker", n, "chunks_per_s")),
-                            fmt_int(m("mock", n, "deltas_per_s")), fmt(100 * fraction(n), 0) + "%",
-                            fmt(m("relay", n, "cpu_us_per_chunk"), 2)});
-    }
     for (const char* load : {"latency_light", "latency"}) {
         const std::string broker = std::string("broker_") + load;
         for (std::size_t n : streams) {
@@ -147,6 +171,9 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
                             fmt(m("broker", n, "clients_cpu_us_per_chunk"), 2)});
     }
     tables.push_back(thr);
+    if (!mc.rows.empty()) {
+        tables.push_back(mc);
+    }
     tables.push_back(cpu);
     tables.push_back(lat);
 
@@ -280,6 +307,19 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
              {"broker_alone_subscriber_cpu_us_per_chunk",
               m("broker", n, "clients_cpu_us_per_chunk")},
              {"bridge_bytes_per_chunk", m("relay", n, "bytes_per_chunk")},
+             {"tokens_per_s", m("relay", n, "tokens_per_s")},
+             {"publishes_per_s", m("relay", n, "publishes_per_s")},
+             {"bridge_cpu_us_per_token", m("relay", n, "cpu_us_per_token")},
+             {"bridge_cpu_us_per_publish", m("relay", n, "cpu_us_per_publish")},
+             {"p50_ms", m("relay", n, "p50_ms")},
+             {"p99_ms", m("relay", n, "p99_ms")},
+             {"text_mirror_off",
+              {{"tokens_per_s", m("relay_notext", n, "tokens_per_s")},
+               {"publishes_per_s", m("relay_notext", n, "publishes_per_s")},
+               {"bridge_cpu_us_per_token", m("relay_notext", n, "cpu_us_per_token")},
+               {"bridge_cpu_us_per_publish", m("relay_notext", n, "cpu_us_per_publish")}}},
+             {"tokens_per_s_of_mosquitto_pub",
+              ceiling > 0 ? m("relay", n, "tokens_per_s") / ceiling : 0},
              {"broker_bytes_per_chunk", m("broker", n, "bytes_per_chunk")}});
         for (const char* load : {"latency_light", "latency"}) {
             const std::string broker = std::string("broker_") + load;
@@ -324,6 +364,11 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
                      {"cpu_percent", idle->cpu_idle_percent},
                      {"fresh_rss_kb", scale.front().rss_idle_kb}};
     }
+    j["mosquitto_pub_ceiling"] = {
+        {"messages_per_s", ceiling},
+        {"mosquitto_pub_cpu_us_per_msg", median("mosquitto.1.pub_cpu_us_per_msg")},
+        {"mosquitto_sub_cpu_us_per_msg", median("mosquitto.1.sub_cpu_us_per_msg")},
+        {"broker_cpu_us_per_msg", median("mosquitto.1.broker_cpu_us_per_msg")}};
     for (const auto& t : targets) {
         j["targets"].push_back(
             {{"target", t.name}, {"goal", t.goal}, {"value", t.value}, {"met", t.met}});

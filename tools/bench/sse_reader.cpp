@@ -34,9 +34,8 @@ std::size_t on_data(char* data, std::size_t size, std::size_t n, void* user) {
         joined.append(chunk);
         chunk = joined;
     }
-    const std::size_t found = for_each_stamp(chunk, [&](std::int64_t at) {
-        r.latencies.push_back(now - at);
-    });
+    const std::size_t found =
+        for_each_stamp(chunk, [&](std::int64_t at) { r.latencies.push_back(now - at); });
     if (found > 0) {
         if (r.first_ns == 0) {
             r.first_ns = now;
