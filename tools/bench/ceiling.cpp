@@ -1,33 +1,33 @@
 #include "ceiling.hpp"
 
-#include <sys/wait.h>
-
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
-#include <thread>
 
 namespace llmb::bench {
 namespace {
 
 using namespace std::chrono_literals;
 
-// CPU time of a child that has exited but is not yet reaped (its /proc entry stays until then).
-std::int64_t cpu_ns_at_exit(itest::process& p, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    siginfo_t info{};
-    while (std::chrono::steady_clock::now() < deadline) {
-        info.si_pid = 0;
-        if (::waitid(P_PID, static_cast<id_t>(p.pid()), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
-            return 0;
-        }
-        if (info.si_pid == p.pid()) {
-            return process_cpu_ns(p.pid()).value_or(0);
-        }
-        std::this_thread::sleep_for(2ms);
+// The CPU seconds that `times` prints for the shell's children as its last line, e.g.
+// "0m0.512s 0m0.048s" (user, system), in nanoseconds; 0 when there is no such line. The tools
+// run as children of a shell that reports them when they end: /proc/<pid>/stat of an exited,
+// unreaped process does not count a single-threaded process's time.
+std::int64_t children_cpu_ns(const std::string& err) {
+    const auto end = err.find_last_not_of('\n');
+    if (end == std::string::npos) {
+        return 0;
     }
-    return 0;
+    const auto start = err.rfind('\n', end);
+    const std::string line = err.substr(start == std::string::npos ? 0 : start + 1, end + 1);
+    unsigned um = 0, sm = 0;
+    double us = 0, ss = 0;
+    if (std::sscanf(line.c_str(), "%um%lfs %um%lfs", &um, &us, &sm, &ss) != 4) {
+        return 0;
+    }
+    return static_cast<std::int64_t>((um * 60.0 + us + sm * 60.0 + ss) * 1e9);
 }
 
 std::string quoted(const std::string& s) {
@@ -56,34 +56,37 @@ mosquitto_ceiling run_mosquitto_ceiling(bench_env& env, std::size_t n, std::size
         }
     }
 
-    // Both run through sh, found on PATH; exec keeps the pid the tool's own.
+    // Both run through sh, found on PATH; the shell prints their CPU times (`times`) to stderr
+    // when they end.
     // A retained message tells when the subscriber has subscribed: it is its first line.
     env.pub().publish(topic, "ready", 1, true);
     env.pub().flush(10s);
-    itest::process sub("mosquitto_sub-" + topic.substr(topic.rfind('/') + 1),
-                       {"/bin/sh", "-c",
-                        "exec mosquitto_sub -V 5 -h 127.0.0.1 -p " + port + " -q " + q + " -t " +
-                            quoted(topic) + " -C " + std::to_string(n + 1) + " -F '%r %U'"},
-                       env.dir().path());
-    const auto ready_by = std::chrono::steady_clock::now() + 10s;
-    while (sub.stdout_text().empty() && std::chrono::steady_clock::now() < ready_by) {
-        std::this_thread::sleep_for(5ms);
-    }
+    itest::process sub(
+        "mosquitto_sub-" + topic.substr(topic.rfind('/') + 1),
+        {"/bin/sh", "-c",
+         "mosquitto_sub -V 5 -h 127.0.0.1 -p " + port + " -q " + q + " -t " + quoted(topic) +
+             " -C " + std::to_string(n + 1) + " -F '%r %U'; rc=$?; times >&2; exit $rc"},
+        env.dir().path());
+    itest::wait_until([&] { return !sub.stdout_text().empty(); }, 10s, 5ms);
     const auto cpu0 = process_cpu_ns(env.mqtt().proc().pid()).value_or(0);
-    // exec: the process measured is mosquitto_pub itself, reading the lines from stdin.
-    itest::process pub("mosquitto_pub-" + topic.substr(topic.rfind('/') + 1),
-                       {"/bin/sh", "-c",
-                        "exec mosquitto_pub -V 5 -h 127.0.0.1 -p " + port + " -q " + q + " -t " +
-                            quoted(topic) + " -l < " + quoted(lines.string())},
-                       env.dir().path());
-    const std::int64_t pub_ns = cpu_ns_at_exit(pub, 120s);
-    const std::int64_t sub_ns = cpu_ns_at_exit(sub, 120s);
+    // mosquitto_pub reads the lines from stdin.
+    itest::process pub(
+        "mosquitto_pub-" + topic.substr(topic.rfind('/') + 1),
+        {"/bin/sh", "-c",
+         "mosquitto_pub -V 5 -h 127.0.0.1 -p " + port + " -q " + q + " -t " + quoted(topic) +
+             " -l < " + quoted(lines.string()) + "; rc=$?; times >&2; exit $rc"},
+        env.dir().path());
+    const auto pub_status = pub.wait_exit(120s);
+    const auto sub_status = sub.wait_exit(pub_status ? 30s : 1s);
     const auto cpu1 = process_cpu_ns(env.mqtt().proc().pid()).value_or(0);
-    const auto pub_status = pub.wait_exit(10s);
-    const auto sub_status = sub.wait_exit(1s);
     if (!sub_status) {
         sub.terminate();
     }
+    if (!pub_status) {
+        pub.terminate();
+    }
+    const std::int64_t pub_ns = children_cpu_ns(pub.stderr_text());
+    const std::int64_t sub_ns = children_cpu_ns(sub.stderr_text());
     env.pub().publish(topic, "", 1, true);  // the retained message goes
 
     // "<retain flag> <seconds.nanoseconds>" a line; the retained one is not counted.
