@@ -24,6 +24,7 @@ packages=(
     systemd
     mosquitto
     mosquitto-clients
+    python3-paho-mqtt
     curl
     ca-certificates
     gnuplot-nox
