@@ -1,5 +1,6 @@
 // A backend's slots from the LLM server: with no `slots` in the configuration, the bridge runs as
-// many requests at once as the server's GET /props reports in total_slots.
+// many requests at once as the server's GET /props reports in total_slots, read at start and
+// with each health probe.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -85,6 +86,24 @@ TEST_SUITE("slots") {
         CHECK(r.most_active == k_streams);
         for (const auto& s : r.streams)
             CHECK_FALSE(queued(s));
+    }
+
+    TEST_CASE("a server that comes up later: 4 slots until a health probe reads its /props") {
+        test_dir dir;
+        broker mqtt(dir);
+        const std::uint16_t port = free_port();  // nothing listens there yet
+        bridge_options o;
+        o.config = dir.file("bridge.yaml");
+        // health_interval_ms 200 (default 10000): the probe after the server is up comes soon.
+        write_file(o.config, "mqtt:\n  url: " + mqtt.url() +
+                                 "\nbackends:\n  - name: late\n    url: http://127.0.0.1:" +
+                                 std::to_string(port) + "\n    health_interval_ms: 200\n");
+        bridge br(dir, mqtt, "", o);
+        CHECK_MESSAGE(br.proc().wait_stderr("late: /props tells no total_slots: 4 slots", 10s),
+                      br.proc().stderr_text());
+        mock_llm llm(dir, {"--port", std::to_string(port), "--slots", "3"});
+        CHECK_MESSAGE(br.proc().wait_stderr("late: 3 slots (total_slots of its /props)", 10s),
+                      br.proc().stderr_text());
     }
 }
 
