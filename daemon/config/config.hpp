@@ -53,12 +53,17 @@ struct timeouts_config {
     std::chrono::milliseconds total{600000};
 };
 
+// A backend's slots when neither the configuration nor the server's /props tells.
+inline constexpr std::uint32_t default_backend_slots = 4;
+
 struct backend_config {
-    std::string name;                  // unique; default "backend<N>"
-    std::string url;                   // http(s):// base URL, no trailing slash
-    std::string api_key;               // api_key | api_key_file | api_key_env; never logged
-    std::vector<std::string> models;   // models it serves; empty: any model
-    std::uint32_t slots = 4;           // requests it runs at once (llama-server -np), 1..1024
+    std::string name;                 // unique; default "backend<N>"
+    std::string url;                  // http(s):// base URL, no trailing slash
+    std::string api_key;              // api_key | api_key_file | api_key_env; never logged
+    std::vector<std::string> models;  // models it serves; empty: any model
+    // Requests it runs at once (llama-server -np), 1..100000. Not set: the server's GET /props
+    // total_slots, read at start and with each health probe, else default_backend_slots.
+    std::optional<std::uint32_t> slots;
     std::uint32_t queue = 1000;        // requests waiting for a slot before overloaded, 0..100000
     std::uint32_t context_tokens = 0;  // context size for trimming; 0: sessions.context_tokens
     std::chrono::milliseconds health_interval{10000};  // /health probe period; 0: no probe

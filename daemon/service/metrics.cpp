@@ -168,7 +168,9 @@ std::string encode_metrics(const metrics_snapshot& s) {
             out += ',';
         out += "{\"name\":";
         protocol::append_json_string(out, s.backends[i].name);
-        out += s.backends[i].up ? ",\"up\":true}" : ",\"up\":false}";
+        out += s.backends[i].up ? ",\"up\":true," : ",\"up\":false,";
+        append_field(out, "slots", s.backends[i].slots);
+        out += '}';
     }
     out += "]}}";
     return out;

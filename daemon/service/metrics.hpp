@@ -60,6 +60,7 @@ struct request_report {
 struct backend_health {
     std::string name;
     bool up = true;
+    std::uint32_t slots = 0;  // requests it runs at once now (configured or from its /props)
 };
 
 // Everything one metrics message says.

@@ -61,7 +61,7 @@ std::string metrics_publisher::snapshot() const {
     s.queued = backends_.queued();
     s.mqtt_messages = mqtt_.published();
     for (std::size_t b = 0; b < backends_.size(); ++b) {
-        s.backends.push_back({backends_.backend(b).name, backends_.up(b)});
+        s.backends.push_back({backends_.backend(b).name, backends_.up(b), backends_.slots(b)});
     }
     return encode_metrics(s);
 }

@@ -11,7 +11,11 @@ struct backend_pool::state {
     std::uint32_t busy = 0;
     std::deque<slot_waiter*> waiting;
     bool up = true;
+    // The slots in use for new dispatches: cfg.slots, else the server's total_slots.
+    std::uint32_t slots = default_backend_slots;
+    bool slots_told = false;            // the log said where slots come from
     health_prober::probe_id probe = 0;  // scheduled or running
+    health_prober::probe_id props = 0;  // the read of /props at (re)configuration
 };
 
 backend_pool::backend_pool(health_prober& prober) : prober_(prober) {}
@@ -34,6 +38,9 @@ const backend_config& backend_pool::backend(std::size_t b) const {
 bool backend_pool::up(std::size_t b) const {
     return state_[b]->up;
 }
+std::uint32_t backend_pool::slots(std::size_t b) const {
+    return state_[b]->slots;
+}
 
 std::optional<std::size_t> backend_pool::index_of(const std::string& name) const {
     for (std::size_t b = 0; b < state_.size(); ++b) {
@@ -47,6 +54,8 @@ backend_pool::~backend_pool() {
     for (auto& s : state_) {
         if (s->probe != 0)
             prober_.cancel(s->probe);
+        if (s->props != 0)
+            prober_.cancel(s->props);
     }
 }
 
@@ -56,12 +65,18 @@ void backend_pool::configure(const std::vector<backend_config>& backends) {
     for (const auto& cfg : backends) {
         auto s = std::make_unique<state>();
         s->cfg = cfg;
+        s->slots = cfg.slots.value_or(default_backend_slots);
         warn_if_insecure(cfg);
         for (auto& old : state_) {
             if (old && old->cfg.name == cfg.name) {
                 s->busy = old->busy;
                 s->waiting = std::move(old->waiting);
                 s->up = old->up;
+                if (!cfg.slots && !old->cfg.slots) {
+                    // Still the server's to tell: keep what it told until it tells otherwise.
+                    s->slots = old->slots;
+                    s->slots_told = old->slots_told;
+                }
             }
         }
         next.push_back(std::move(s));
@@ -69,6 +84,8 @@ void backend_pool::configure(const std::vector<backend_config>& backends) {
     for (auto& old : state_) {
         if (old->probe != 0)
             prober_.cancel(old->probe);
+        if (old->props != 0)
+            prober_.cancel(old->props);
     }
     // Requests queued on a backend that is gone go to the first remaining backend's queue.
     for (auto& old : state_) {
@@ -78,8 +95,18 @@ void backend_pool::configure(const std::vector<backend_config>& backends) {
         }
     }
     state_ = std::move(next);
-    for (std::size_t b = 0; b < state_.size(); ++b)
+    const std::uint64_t gen = generation_;
+    for (std::size_t b = 0; b < state_.size(); ++b) {
+        auto& s = *state_[b];
+        if (!s.cfg.slots) {
+            s.props = prober_.read_props(s.cfg, [this, b, gen](std::optional<std::uint32_t> n) {
+                if (gen == generation_ && b < state_.size())
+                    state_[b]->props = 0;
+                on_props(b, gen, n);
+            });
+        }
         schedule_probe(b);
+    }
 }
 
 std::vector<std::size_t> backend_pool::candidates(const std::string& model,
@@ -102,7 +129,7 @@ std::vector<std::size_t> backend_pool::candidates(const std::string& model,
 
 backend_pool::admission backend_pool::admit(std::size_t b, slot_waiter& w, std::size_t& position) {
     auto& s = *state_[b];
-    if (s.busy < s.cfg.slots && s.waiting.empty()) {
+    if (s.busy < s.slots && s.waiting.empty()) {
         ++s.busy;
         return admission::granted;
     }
@@ -119,7 +146,14 @@ void backend_pool::release(std::size_t b) {
     auto& s = *state_[b];
     if (s.busy > 0)
         --s.busy;
-    while (s.busy < s.cfg.slots && !s.waiting.empty()) {
+    dispatch(b);
+}
+
+// Gives free slots of backend b to its first waiters. When slots shrank, busy may stay above
+// them until enough requests ended: nothing running is cancelled.
+void backend_pool::dispatch(std::size_t b) {
+    auto& s = *state_[b];
+    while (s.busy < s.slots && !s.waiting.empty()) {
         slot_waiter* w = s.waiting.front();
         s.waiting.pop_front();
         ++s.busy;
@@ -156,20 +190,45 @@ void backend_pool::schedule_probe(std::size_t b) {
     if (s.cfg.health_interval.count() == 0)
         return;
     const std::uint64_t gen = generation_;
-    s.probe = prober_.schedule(
-        s.cfg, [this, b, gen](bool ok, const std::string& why) { on_probe(b, gen, ok, why); });
+    s.probe =
+        prober_.schedule(s.cfg, [this, b, gen](const probe_result& r) { on_probe(b, gen, r); });
 }
 
 // The answer to a probe marks the backend up (2xx) or down; then the next probe is scheduled.
-void backend_pool::on_probe(std::size_t b, std::uint64_t generation, bool ok,
-                            const std::string& why) {
+void backend_pool::on_probe(std::size_t b, std::uint64_t generation, const probe_result& r) {
     if (generation != generation_ || b >= state_.size())
         return;  // probes of an older configuration are ignored
     state_[b]->probe = 0;
-    mark(b, ok);
-    if (!ok)
-        get_logger("backend")->debug("{}: /health: {}", state_[b]->cfg.name, why);
+    mark(b, r.ok);
+    if (!r.ok)
+        get_logger("backend")->debug("{}: /health: {}", state_[b]->cfg.name, r.why);
     schedule_probe(b);
+    if (r.ok)
+        on_props(b, generation, r.slots);
+}
+
+// The server's total_slots (empty: it did not tell) for a backend without configured slots. A
+// count it told before stays when a later /props fails (the server may be restarting).
+void backend_pool::on_props(std::size_t b, std::uint64_t generation,
+                            std::optional<std::uint32_t> told) {
+    if (generation != generation_ || b >= state_.size() || state_[b]->cfg.slots)
+        return;
+    auto& s = *state_[b];
+    if (told == std::nullopt || *told == 0) {
+        if (!s.slots_told) {
+            get_logger("backend")->info(
+                "{}: /props tells no total_slots: {} slots (set backends[].slots to choose)",
+                s.cfg.name, s.slots);
+        }
+        s.slots_told = true;
+        return;
+    }
+    if (s.slots_told && s.slots == *told)
+        return;
+    get_logger("backend")->info("{}: {} slots (total_slots of its /props)", s.cfg.name, *told);
+    s.slots = *told;
+    s.slots_told = true;
+    dispatch(b);
 }
 
 }  // namespace llmb

@@ -1,7 +1,8 @@
-// The daemon's health probes of the LLM servers: a timer on the event loop, then one
-// GET /health through the HTTP client.
+// The daemon's health probes of the LLM servers: a timer on the event loop, then GET /health
+// through the HTTP client, and GET /props for a backend whose slots are not configured.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -21,11 +22,14 @@ public:
     http_health_prober& operator=(const http_health_prober&) = delete;
 
     probe_id schedule(const backend_config& backend, result_handler done) override;
+    probe_id read_props(const backend_config& backend, slots_handler done) override;
     void cancel(probe_id id) override;
 
 private:
     class probe;
-    void run(probe_id id);
+    probe_id add(const backend_config& backend, std::chrono::milliseconds delay,
+                 result_handler done, slots_handler slots_done);
+    void start(probe_id id, const char* path);
 
     event_loop& loop_;
     http_client& http_;

@@ -113,7 +113,7 @@ void check_defaults(const llmb::config& c) {
     REQUIRE(c.backends.size() == 1);
     CHECK(c.backends[0].name == "default");
     CHECK(c.backends[0].url == "http://127.0.0.1:8080");
-    CHECK(c.backends[0].slots == 4);
+    CHECK_FALSE(c.backends[0].slots.has_value());  // not set: the server's /props, else 4
     REQUIRE(c.projects.size() == 1);
     CHECK(c.projects[0].prefix == "llm");
     CHECK(c.projects[0].name == "llm");

@@ -175,7 +175,7 @@ TEST_CASE("the metrics JSON carries the gauges and backends the caller filled in
     s.in_flight = 3;
     s.queued = 2;
     s.mqtt_messages = 99;
-    s.backends = {{"gpu0", true}, {"gpu1", false}, {"cpu", true}};
+    s.backends = {{"gpu0", true, 4}, {"gpu1", false, 2}, {"cpu", true, 1}};
     const std::string text = llmb::encode_metrics(s);
     CHECK(text.find('\n') == std::string::npos);
     const json j = json::parse(text);
@@ -192,7 +192,7 @@ TEST_CASE("the metrics JSON carries the gauges and backends the caller filled in
     CHECK(j["backends"]["up"] == 2);
     CHECK(j["backends"]["down"] == 1);
     REQUIRE(j["backends"]["list"].size() == 3);
-    CHECK(j["backends"]["list"][1] == json{{"name", "gpu1"}, {"up", false}});
+    CHECK(j["backends"]["list"][1] == json{{"name", "gpu1"}, {"up", false}, {"slots", 2}});
 }
 
 TEST_CASE("the bridge id and metrics topic follow cluster and metrics settings") {

@@ -35,6 +35,8 @@ Options:
                     try increasing it","type":"exceed_context_size_error","n_prompt_tokens":P,
                     "n_ctx":N}} with P the prompt tokens (see below)
   --fail-health     /health starts answering 503 (until POST /mock/health {"status":200})
+  --slots N         answer GET /props as llama-server started with -np N does (N 1..1024);
+                    without it /props is a 404, as on servers that have none (vLLM, hosted)
   --help            show this text
 
 Once listening it prints one line "listening on ADDR:PORT" to stdout. SIGTERM or SIGINT: exit 0.
@@ -44,6 +46,9 @@ Endpoints:
                              "Loading model","type":"unavailable_error"}} while loading or
                              while switched to 503
   GET  /v1/models            {"object":"list","data":[{"id":MODEL,...},...]}
+  GET  /props                with --slots: {"total_slots":N,"default_generation_settings":
+                             {"n_ctx":C},"model_path":MODEL} with C = --ctx or else 4096;
+                             without --slots: 404
   POST /v1/chat/completions  OpenAI chat completion; "stream":true answers with SSE
   POST /tokenize             {"content":TEXT} -> {"tokens":[ID,...]}: one id per whitespace-
                              separated word of TEXT (equal words, equal ids; below 151936)
@@ -192,6 +197,14 @@ parsed_options parse_options(int argc, char** argv) {
                 return parsed_options{std::nullopt, 2};
             }
             o.ctx = static_cast<std::size_t>(n);
+        } else if (arg == "--slots") {
+            if (!number(1024)) {
+                return parsed_options{std::nullopt, 2};
+            }
+            if (n == 0) {
+                return fail("bad value for --slots: '0' (1..1024)");
+            }
+            o.slots = static_cast<std::uint32_t>(n);
         } else if (arg == "--tokens") {
             if (!number(std::numeric_limits<std::uint32_t>::max())) {
                 return parsed_options{std::nullopt, 2};

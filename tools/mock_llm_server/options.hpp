@@ -20,6 +20,7 @@ struct server_options {
     std::string api_key;          // empty: no authentication
     std::size_t ctx = 0;          // context size in tokens; 0: unlimited
     bool fail_health = false;     // /health starts answering 503
+    std::uint32_t slots = 0;      // GET /props reports this total_slots; 0: no /props (404)
     std::string answer;           // not empty: this text instead of the word list
 };
 

@@ -1,4 +1,4 @@
-// The endpoints: health, models, chat completions, tokenize and the /mock/ control paths.
+// The endpoints: health, models, props, chat completions, tokenize and the /mock/ control paths.
 #include "server.hpp"
 
 #include <cstdint>
@@ -86,6 +86,18 @@ void server::handle_get(connection& c, std::string_view path) {
               models_json(options_.models.empty() ? std::vector<std::string>{options_.model}
                                                   : options_.models),
               json_type);
+        return;
+    }
+    if (path == "/props" && options_.slots != 0) {
+        // What llama-server reports, cut to the fields a client of it reads.
+        std::string props = R"({"total_slots":)";
+        append_uint(props, options_.slots);
+        props += R"(,"default_generation_settings":{"n_ctx":)";
+        append_uint(props, options_.ctx != 0 ? options_.ctx : 4096);
+        props += R"(},"model_path":)";
+        protocol::append_json_string(props, options_.model);
+        props += '}';
+        reply(c, 200, props, json_type);
         return;
     }
     if (path == "/mock/stats") {
