@@ -34,9 +34,10 @@ extern "C" {
 
 #define LLMB_NAME_MAX 64 /* ids, session names: 1 to 64 of [A-Za-z0-9_.-] */
 
-#define LLMB_ERR_NO_SPACE (-1) /* the payload does not fit the buffer (with its NUL) */
-#define LLMB_ERR_INVALID (-2)  /* a bad id or session name, or not exactly one of prompt/messages \
-                                */
+/* The payload does not fit the buffer (with its NUL). */
+#define LLMB_ERR_NO_SPACE (-1)
+/* A bad id or session name, or not exactly one of prompt and messages. */
+#define LLMB_ERR_INVALID (-2)
 
 /* Length of s when it is a valid name (1 to 64 of [A-Za-z0-9_.-]), else 0. */
 size_t llmb_name_length(const char* s);
