@@ -43,7 +43,9 @@ std::optional<std::string> python_or_skip() {
     return python;
 }
 
-// python3 tools/examples/python/ask.py against the stack's broker.
+// python3 tools/examples/python/ask.py against the stack's broker. --max-packet 256: the packet
+// limit of the devices the example is for (the bridge splits chunks to it); --timeout 20 (the
+// script's own default is 300 s): a script left waiting says so before the test's deadline.
 std::vector<std::string> ask_py(const std::string& python, const stack& st,
                                 const std::string& client, const std::string& id,
                                 const std::string& prompt) {
