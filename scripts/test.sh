@@ -105,11 +105,13 @@ run_kind() {
     local rc=0
     (
         if [[ -n $sanitize ]]; then
-            # log_path: one file per process, <prefix>.<pid>; exitcode: a report fails the
-            # process that made it as well.
-            export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0:exitcode=23:strict_string_checks=1:detect_stack_use_after_return=1"
-            export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1"
-            export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=0:exitcode=66:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
+            # log_path with log_exe_name: one file per process, <prefix>.<program>.<pid>;
+            # exitcode: a report fails the process that made it as well; fast_unwind_on_fatal:
+            # the stack of a crash is printed at once (the slow unwinder can outlast the grace
+            # a test gives a process to stop, and the report would end without its stack).
+            export ASAN_OPTIONS="log_path=$reports/asan:log_exe_name=1:fast_unwind_on_fatal=1:detect_leaks=1:abort_on_error=0:exitcode=23:strict_string_checks=1:detect_stack_use_after_return=1"
+            export UBSAN_OPTIONS="log_path=$reports/ubsan:log_exe_name=1:print_stacktrace=1:halt_on_error=1"
+            export TSAN_OPTIONS="log_path=$reports/tsan:log_exe_name=1:halt_on_error=0:exitcode=66:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
         fi
         ctest --test-dir "$dir" --output-on-failure -j2 --timeout 900 --no-tests=error "$@"
     ) || rc=$?

@@ -119,19 +119,27 @@ mqtt_link::~mqtt_link() {
     if (tls_check_)
         tls_check_->cancel();
     loop_.set_wake_handler(nullptr);
-    try {
-        // Paho refuses (throws) while a connect is in progress.
-        client_->set_message_callback(nullptr);
-        client_->set_connection_lost_handler(nullptr);
-        client_->set_disconnected_handler(nullptr);
-    } catch (const std::exception&) {
-    }
+    // Paho refuses (throws) while a connect is in progress: each handler on its own, so that one
+    // refusal leaves the others cleared.
+    const auto clear = [](auto&& set) {
+        try {
+            set();
+        } catch (const std::exception&) {
+        }
+    };
+    clear([this] { client_->set_message_callback(nullptr); });
+    clear([this] { client_->set_connection_lost_handler(nullptr); });
+    clear([this] { client_->set_disconnected_handler(nullptr); });
     if (client_->is_connected()) {
         try {
             client_->disconnect(std::chrono::milliseconds(0).count())->wait_for(1000);
         } catch (const std::exception&) {
         }
     }
+    // The client goes first, with its threads when it is the process's last one: until then they
+    // may still report a delivery or a connect through the listeners and the completion queue,
+    // which are members declared after it and so would otherwise be destroyed before it.
+    client_.reset();
 }
 
 void mqtt_link::start() {
