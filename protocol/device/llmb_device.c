@@ -41,13 +41,14 @@ enum field {
     F_TOOL_CALLS,
     F_PROMPT_TOKENS,
     F_COMPLETION_TOKENS,
+    F_DURATION_MS,
     F_COUNT
 };
 
 static const char field_names[] =
     "id\0seq\0type\0text\0reasoning\0status\0position\0dropped\0model\0mode\0of\0part\0parts\0"
     "data\0finish_reason\0usage\0chunks\0bytes\0code\0message\0retryable\0"
-    "retry_after_ms\0tool_calls\0prompt_tokens\0completion_tokens\0";
+    "retry_after_ms\0tool_calls\0prompt_tokens\0completion_tokens\0duration_ms\0";
 
 /* Event types, numbered from 1 in the order of type_names; 0 is a type this version ignores. */
 enum event_type {
@@ -59,7 +60,7 @@ enum event_type {
     T_FRAG,
     T_DONE,
     T_ERROR,
-    T_SESSION
+    T_SESSION /* done, error and session are the terminal events: keep them last */
 };
 
 static const char type_names[] = "start\0status\0chunk\0tool_calls\0frag\0done\0error\0session\0";
@@ -78,7 +79,8 @@ static int name_index(const char* names, int count, const char* s, size_t n) {
 }
 
 static size_t skip_ws(const char* s, size_t n, size_t i) {
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
+    /* JSON's space, tab, LF and CR; \v and \f are let through too (cheaper to test) */
+    while (i < n && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r'))) {
         ++i;
     }
     return i;
@@ -120,7 +122,7 @@ static size_t skip_string(const char* s, size_t n, size_t i) {
                     }
                 }
                 i += 4;
-            } else if (s[i] == '\0' || strchr("\"\\/bfnrt", s[i]) == NULL) {
+            } else if (memchr("\"\\/bfnrt", s[i], 8) == NULL) {
                 return 0;
             }
         }
@@ -129,14 +131,16 @@ static size_t skip_string(const char* s, size_t n, size_t i) {
 }
 
 static int scalar_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '-' || c == '.';
+    const char lower = (char)(c | 0x20);
+    return (lower >= 'a' && lower <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' ||
+           c == '.';
 }
 
 /* The end of the value that starts at or after s[i]; 0 when malformed. Objects and arrays are
- * checked for balanced brackets (32 levels at most) and well-formed strings only. */
+ * checked for as many closing brackets as opening ones (32 levels at most) and well-formed
+ * strings only: a ']' that closes a '{' is not noticed (the application's JSON parser sees
+ * tool_calls; checking the kinds too would not fit the flash budget). */
 static size_t skip_value(const char* s, size_t n, size_t i) {
-    uint32_t objects = 0; /* one bit per open level: 1 for an object */
     unsigned depth = 0;
     do {
         char c;
@@ -154,14 +158,12 @@ static size_t skip_value(const char* s, size_t n, size_t i) {
             if (depth == 32) {
                 return 0;
             }
-            objects = (objects << 1) | (c == '{' ? 1u : 0u);
             ++depth;
             ++i;
         } else if (c == '}' || c == ']') {
-            if (depth == 0 || (objects & 1u) != (c == '}' ? 1u : 0u)) {
+            if (depth == 0) {
                 return 0;
             }
-            objects >>= 1;
             --depth;
             ++i;
         } else if (depth > 0 && (c == ',' || c == ':')) {
@@ -229,10 +231,6 @@ static int is_string(span v) {
     return v.p != NULL && v.p[0] == '"';
 }
 
-static int is_literal(span v, const char* lit) {
-    return v.p != NULL && v.n == strlen(lit) && memcmp(v.p, lit, v.n) == 0;
-}
-
 /* A string value without escapes equal to lit. */
 static int string_is(span v, const char* lit) {
     return is_string(v) && v.n == strlen(lit) + 2 && memcmp(v.p + 1, lit, v.n - 2) == 0;
@@ -242,25 +240,30 @@ static int string_is(span v, const char* lit) {
 static int get_u32(span v, uint32_t* out) {
     uint32_t r = 0;
     size_t i;
-    if (v.p == NULL || v.n == 0) {
-        return 0;
+    if (v.p == NULL) {
+        return 0; /* absent; a value present is never empty */
     }
     for (i = 0; i < v.n; ++i) {
         const uint32_t d = (uint32_t)(v.p[i] - '0');
-        if (d > 9 || r > (0xffffffffu - d) / 10) {
+        if (d > 9 || r > 429496729u) {
             return 0;
         }
         r = r * 10 + d;
+        if (r < d) {
+            return 0; /* 429496729 and a digit above 5: past 2^32 - 1 */
+        }
     }
     *out = r;
     return 1;
 }
 
 static int type_of(span v) {
+    int i;
     if (!is_string(v)) {
         return T_OTHER;
     }
-    return (name_index(type_names, T_SESSION, v.p + 1, v.n - 2) + 1) % (T_SESSION + 1);
+    i = name_index(type_names, T_SESSION, v.p + 1, v.n - 2);
+    return i == T_SESSION ? T_OTHER : i + 1;
 }
 
 /* ---- Unescaping -------------------------------------------------------------------------- */
@@ -268,19 +271,22 @@ static int type_of(span v) {
 typedef void (*sink_fn)(void* ctx, const char* s, size_t n);
 
 static uint32_t hex4(const char* s) {
-    return (uint32_t)(hex_value(s[0]) << 12 | hex_value(s[1]) << 8 | hex_value(s[2]) << 4 |
-                      hex_value(s[3]));
+    uint32_t v = 0;
+    int k;
+    for (k = 0; k < 4; ++k) {
+        v = v << 4 | (uint32_t)hex_value(s[k]);
+    }
+    return v;
 }
 
 static size_t put_utf8(char* out, uint32_t cp) {
     size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
     size_t k;
-    static const unsigned char lead[] = {0, 0xc0, 0xe0, 0xf0};
     for (k = n - 1; k > 0; --k) {
         out[k] = (char)(0x80 | (cp & 0x3f));
         cp >>= 6;
     }
-    out[0] = (char)(lead[n - 1] | cp);
+    out[0] = (char)(n > 1 ? (0xff00u >> n) | cp : cp); /* lead byte: 110..., 1110..., 11110... */
     return n;
 }
 
@@ -339,15 +345,13 @@ typedef struct buffer_sink {
 /* Appends to a buffer; what does not fit is cut at a character boundary and the rest dropped. */
 static void to_buffer(void* ctx, const char* s, size_t n) {
     buffer_sink* b = (buffer_sink*)ctx;
-    if (b->truncated) {
-        return;
-    }
     if (n > b->cap - b->n) {
         n = b->cap - b->n;
         while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) {
             --n;
         }
         b->truncated = 1;
+        b->cap = b->n + n; /* and no room for what follows */
     }
     memmove(b->p + b->n, s, n);
     b->n += n;
@@ -375,7 +379,7 @@ static const char* c_string(llmb_stream* st, span v, int in_buffer, size_t* used
 
 /* ---- The stream -------------------------------------------------------------------------- */
 
-enum { FLAG_FINISHED = 1, FLAG_GAP = 2, FLAG_FRAG_OVERFLOW = 4 };
+enum { FLAG_FINISHED = 1, FLAG_GAP = 2, FLAG_FRAG_OVERFLOW = 4, FLAG_RESUMING = 8 };
 
 enum { NOT_AN_EVENT = -1, OTHER_REQUEST = -2 };
 
@@ -402,6 +406,11 @@ int llmb_stream_finished(const llmb_stream* st) {
 
 uint32_t llmb_stream_contiguous(const llmb_stream* st) {
     return st->contiguous;
+}
+
+uint32_t llmb_stream_resume(llmb_stream* st) {
+    st->flags |= FLAG_RESUMING;
+    return st->next_seq;
 }
 
 /* Reads one event: its type (T_*) with f and seq filled in, NOT_AN_EVENT when s is not a
@@ -439,9 +448,9 @@ static void on_done(llmb_stream* st, span* f, int in_buffer) {
     d.bytes_match = (uint8_t)(get_u32(f[F_BYTES], &d.bytes) && d.bytes == st->text_bytes);
     d.gap = (st->flags & FLAG_GAP) != 0;
     (void)get_u32(f[F_CHUNKS], &d.chunks);
+    (void)get_u32(f[F_DURATION_MS], &d.duration_ms);
     /* the usage members go into f too: the event's own are read by now */
-    if (f[F_USAGE].p != NULL && f[F_USAGE].p[0] == '{' &&
-        parse_object(f[F_USAGE].p, f[F_USAGE].n, f)) {
+    if (f[F_USAGE].p != NULL && parse_object(f[F_USAGE].p, f[F_USAGE].n, f)) {
         d.has_prompt_tokens = (uint8_t)get_u32(f[F_PROMPT_TOKENS], &d.prompt_tokens);
         d.has_completion_tokens = (uint8_t)get_u32(f[F_COMPLETION_TOKENS], &d.completion_tokens);
     }
@@ -455,12 +464,16 @@ static void on_error(llmb_stream* st, const span* f, int in_buffer) {
     size_t used = 0;
     e.code = c_string(st, f[F_CODE], in_buffer, &used);
     e.message = c_string(st, f[F_MESSAGE], in_buffer, &used);
-    e.retryable = (uint8_t)is_literal(f[F_RETRYABLE], "true");
+    e.retryable = (uint8_t)(f[F_RETRYABLE].p != NULL && f[F_RETRYABLE].p[0] == 't');
     e.retry_after_ms = 0;
     (void)get_u32(f[F_RETRY_AFTER_MS], &e.retry_after_ms);
     if (st->cb->on_error != NULL) {
         st->cb->on_error(st->user, &e);
     }
+}
+
+static int is_terminal(int type) {
+    return type >= T_DONE; /* done, error, session (a session operation's): the last types */
 }
 
 /* Hands a complete event (its seq taken) to the callbacks. in_buffer: it lies in the work
@@ -469,6 +482,9 @@ static llmb_feed_result deliver(llmb_stream* st, int type, span* f, int in_buffe
     const llmb_callbacks* cb = st->cb;
     size_t used = 0;
     uint32_t value = 0;
+    if (is_terminal(type)) {
+        st->flags |= FLAG_FINISHED;
+    }
     switch (type) {
         case T_START:
             if (cb->on_start != NULL) {
@@ -487,7 +503,6 @@ static llmb_feed_result deliver(llmb_stream* st, int type, span* f, int in_buffe
             }
             break;
         case T_CHUNK:
-            ++st->chunks;
             if (is_string(f[F_TEXT])) {
                 st->text_bytes += (uint32_t)unescape(f[F_TEXT], cb->on_text, st->user);
             } else {
@@ -500,15 +515,10 @@ static llmb_feed_result deliver(llmb_stream* st, int type, span* f, int in_buffe
             }
             break;
         case T_DONE:
-            st->flags |= FLAG_FINISHED;
             on_done(st, f, in_buffer);
             break;
         case T_ERROR:
-            st->flags |= FLAG_FINISHED;
             on_error(st, f, in_buffer);
-            break;
-        case T_SESSION: /* the terminal of a session operation */
-            st->flags |= FLAG_FINISHED;
             break;
         default: /* a type this version does not know: ignored, as the protocol asks */
             break;
@@ -516,29 +526,23 @@ static llmb_feed_result deliver(llmb_stream* st, int type, span* f, int in_buffe
     return LLMB_FEED_OK;
 }
 
-static int is_terminal(int type) {
-    return type == T_DONE || type == T_ERROR || type == T_SESSION;
-}
-
 /* A frag whose seq has been taken: appends its data; the last part delivers the event. */
 static llmb_feed_result on_frag(llmb_stream* st, span* f, uint32_t seq) {
     uint32_t part = 0;
     uint32_t parts = 0;
-    int type;
+    int type = type_of(f[F_OF]);
     (void)get_u32(f[F_PART], &part);
     (void)get_u32(f[F_PARTS], &parts);
     if (part == 0) {
         /* a new event; one still being joined (the bridge never interleaves them) is dropped */
         st->frag_parts = parts;
-        st->frag_next = 0;
         st->frag_len = 0;
         st->frag_seq = seq;
-        st->frag_of = (uint8_t)type_of(f[F_OF]);
+        st->frag_of = (uint8_t)type;
         st->flags &= (uint8_t)~FLAG_FRAG_OVERFLOW;
     } else if (st->frag_parts == 0) {
         return LLMB_FEED_IGNORED; /* its first parts were lost */
-    } else if (part != st->frag_next || parts != st->frag_parts ||
-               type_of(f[F_OF]) != st->frag_of) {
+    } else if (part != seq - st->frag_seq || parts != st->frag_parts || type != st->frag_of) {
         st->frag_parts = 0; /* not the continuation of the event being joined */
         return LLMB_FEED_MALFORMED;
     }
@@ -554,7 +558,7 @@ static llmb_feed_result on_frag(llmb_stream* st, span* f, uint32_t seq) {
             st->flags |= FLAG_FRAG_OVERFLOW;
         }
     }
-    if (++st->frag_next < st->frag_parts) {
+    if (part + 1 < parts) {
         return LLMB_FEED_OK;
     }
     st->frag_parts = 0;
@@ -587,12 +591,20 @@ llmb_feed_result llmb_stream_feed(llmb_stream* st, const char* topic, const char
     if (type == NOT_AN_EVENT) {
         return LLMB_FEED_MALFORMED;
     }
+    if ((st->flags & FLAG_RESUMING) != 0) {
+        if (type == T_ERROR && string_is(f[F_CODE], "gone")) {
+            seq = st->next_seq; /* the bridge no longer holds the request: any seq ends it */
+        } else if (seq > st->next_seq) {
+            return LLMB_FEED_EARLY; /* a live event ahead of the replay, which brings it again */
+        }
+    }
     if (seq < st->next_seq) {
         return LLMB_FEED_DUPLICATE;
     }
     if ((st->flags & FLAG_FINISHED) != 0) {
         return LLMB_FEED_AFTER_END;
     }
+    st->flags &= (uint8_t)~FLAG_RESUMING;
     if (seq > st->next_seq) {
         st->flags |= FLAG_GAP;
         st->frag_parts = 0; /* a reassembly across a hole cannot be completed */

@@ -14,11 +14,18 @@
  *   text has a hole). A missing seq that turns up later is taken for a duplicate: it is
  *   dropped. The frags of one event are consecutive seqs, so frags out of order are a gap too.
  * - llmb_stream_contiguous() is the number of seqs held without a hole (seq 0 up to it,
- *   frags included): the point a resume would ask the bridge to continue from.
+ *   frags included).
+ * - Resuming (after a reconnect with a clean session, when the broker kept nothing for the
+ *   device): llmb_stream_resume() gives the seq to ask for and makes the decoder wait for it.
+ *   Live events newer than it can arrive before the bridge's replay does (the device
+ *   subscribed again before the bridge read the resume message); they are dropped
+ *   (LLMB_FEED_EARLY), not taken for a gap, since the replay brings them again in order. A
+ *   replayed event the decoder already handled is a duplicate, so no text is delivered twice.
  *
  * Messages are validated whole before anything is delivered: a truncated or unreadable payload
  * is rejected (LLMB_FEED_MALFORMED) without a callback and without changing the state. Nested
- * values (usage, tool_calls) are checked for balanced brackets and well-formed strings only.
+ * values (usage, tool_calls) are checked for as many closing brackets as opening ones (not
+ * their kinds) and well-formed strings only.
  */
 #ifndef LLMB_DEVICE_H
 #define LLMB_DEVICE_H
@@ -65,6 +72,16 @@ int llmb_build_request(const llmb_request* req, char* out, size_t out_size);
 /* The cancel payload {"id":"<id>"} for {prefix}/cancel/{client}; results as above. */
 int llmb_build_cancel(const char* id, char* out, size_t out_size);
 
+/* The resume payload {"id":"<id>","from_seq":<from_seq>} for {prefix}/resume/{client}, with
+ * from_seq from llmb_stream_resume(); results as above. */
+int llmb_build_resume(const char* id, uint32_t from_seq, char* out, size_t out_size);
+
+/* A topic: prefix/kind/client, and /id when id is not NULL ("llm", "request", "dev1" gives
+ * llm/request/dev1; "llm", "response", "dev1", "q1" gives llm/response/dev1/q1). client and id
+ * must be names; prefix and kind (not NULL) are used as they are. Results as above. */
+int llmb_build_topic(const char* prefix, const char* kind, const char* client, const char* id,
+                     char* out, size_t out_size);
+
 /* ---- Responses --------------------------------------------------------------------------- */
 
 typedef enum llmb_status {
@@ -82,8 +99,10 @@ typedef struct llmb_done {
     uint8_t gap;         /* messages were lost on the way (see on_gap) */
     uint32_t prompt_tokens;
     uint32_t completion_tokens;
-    uint32_t chunks; /* done.chunks: chunk events the bridge sent (reasoning included) */
-    uint32_t bytes;  /* done.bytes: text bytes the bridge sent */
+    uint32_t chunks;      /* done.chunks: chunk events the bridge sent (reasoning included) */
+    uint32_t bytes;       /* done.bytes: text bytes the bridge sent */
+    uint32_t duration_ms; /* done.duration_ms: from the request's arrival at the bridge; 0 when
+                             absent */
 } llmb_done;
 
 typedef struct llmb_error {
@@ -116,6 +135,8 @@ typedef enum llmb_feed_result {
                                  already lost to a gap */
     LLMB_FEED_DUPLICATE = 2,  /* a seq already handled (QoS 1 redelivery) */
     LLMB_FEED_AFTER_END = 3,  /* a new seq after the terminal event */
+    LLMB_FEED_EARLY = 4,      /* after llmb_stream_resume(): a seq beyond the one asked for,
+                                 which the replay brings again */
     LLMB_FEED_MALFORMED = -1, /* not a readable event of the protocol; nothing delivered (a frag
                                  that does not continue the event being joined drops that event) */
     LLMB_FEED_OVERFLOW = -2   /* an event did not fit the work buffer and was dropped */
@@ -131,11 +152,9 @@ typedef struct llmb_stream {
     uint32_t next_seq;   /* one past the highest seq handled */
     uint32_t contiguous; /* seqs below it all handled */
     uint32_t text_bytes; /* bytes delivered through on_text */
-    uint32_t chunks;     /* chunk events handled */
     uint32_t frag_len;   /* bytes of the event being reassembled in buf */
     uint32_t frag_parts; /* 0: no reassembly in progress */
-    uint32_t frag_next;  /* the part expected next */
-    uint32_t frag_seq;   /* seq of part 0 */
+    uint32_t frag_seq;   /* seq of part 0; the part expected next is the seq's distance to it */
     uint8_t frag_of;     /* the type being reassembled */
     uint8_t flags;
     uint8_t id_len;
@@ -160,6 +179,16 @@ int llmb_stream_finished(const llmb_stream* st);
 /* Seqs 0 .. contiguous-1 arrived without a hole; the last seq held contiguously is this minus
  * one (none when 0). */
 uint32_t llmb_stream_contiguous(const llmb_stream* st);
+
+/* Call after a reconnect that lost the broker session, before subscribing again: returns the
+ * seq to resume from (one past the highest seq handled) and makes the decoder wait for it:
+ * newer seqs are dropped (LLMB_FEED_EARLY) until it arrives, and an error event with code
+ * "gone" (the bridge no longer holds the request) ends the stream whatever its seq. An event
+ * whose frags were being joined is continued from where it stopped: the frags received stay in
+ * the work buffer. Seqs lost to a gap before the resume are not asked for again (the text after
+ * them was delivered already). Then publish llmb_build_resume(id, seq) on
+ * {prefix}/resume/{client}. */
+uint32_t llmb_stream_resume(llmb_stream* st);
 
 #ifdef __cplusplus
 }
