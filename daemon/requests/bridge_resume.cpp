@@ -13,10 +13,10 @@ bool bridge::response_topic_ok(const project_config& project, const std::string&
                                const std::string& topic, std::string& why) const {
     // The configured prefixes, else the requesting client's own responses
     // ({prefix}/response/{client}/); "{client}" is the requester.
-    const auto allowed = cfg_->mqtt.response_prefixes.empty()
-                             ? std::vector<std::string>{protocol::default_response_prefix(
-                                   project.prefix)}
-                             : cfg_->mqtt.response_prefixes;
+    const auto allowed =
+        cfg_->mqtt.response_prefixes.empty()
+            ? std::vector<std::string>{protocol::default_response_prefix(project.prefix)}
+            : cfg_->mqtt.response_prefixes;
     if (protocol::response_topic_allowed(topic, allowed, client))
         return true;
     why = "the Response Topic '" + printable(topic) + "' is not allowed: it must start with";
@@ -32,8 +32,8 @@ void bridge::reply_error(const std::string& topic, const std::string& client, co
                          const std::string& correlation, const std::string& keep_key) {
     const bool keep = !keep_key.empty() && active_.count(keep_key) == 0;
     const bool sent = event_sender::send_lone_error(
-        mqtt_, cfg_->mqtt.qos, topic, id, 0, err, correlation, request_limit,
-        cfg_->mqtt.max_packet, keep ? &replay_ : nullptr, keep_key);
+        mqtt_, cfg_->mqtt.qos, topic, id, 0, err, correlation, request_limit, cfg_->mqtt.max_packet,
+        keep ? &replay_ : nullptr, keep_key);
     if (keep)
         replay_.finish(keep_key, std::chrono::steady_clock::now());
     if (!sent) {
@@ -50,8 +50,8 @@ void bridge::on_resume(const project_config& project, const std::string& client,
         // Like an unreadable cancel: the answer goes out under a generated id.
         const std::string id = generate_id();
         log->info("[{}] client={} resume rejected: {}", id, client, decoded.err->message);
-        reply_error(protocol::response_topic(project.prefix, client, id), client, id,
-                    *decoded.err, 0, msg.correlation);
+        reply_error(protocol::response_topic(project.prefix, client, id), client, id, *decoded.err,
+                    0, msg.correlation);
         return;
     }
     const protocol::resume_request& want = *decoded.resume;

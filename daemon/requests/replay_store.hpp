@@ -57,7 +57,7 @@ public:
         std::string topic;
         std::string correlation;
         std::vector<std::string> payloads;
-        bool finished = false;       // the terminal is among what is held (or was evicted)
+        bool finished = false;        // the terminal is among what is held (or was evicted)
         std::uint64_t first_seq = 0;  // the first seq still held (evicted: what can be had)
     };
     lookup find(const std::string& key, std::uint64_t from_seq, time_point now) const;

@@ -318,13 +318,13 @@ TEST_CASE("config: resume bounds and ttl") {
     CHECK(d->resume.ttl == std::chrono::seconds(60));
     CHECK(d->resume.request_bytes == 256 * 1024);
     CHECK(d->resume.total_bytes == 16u << 20);
-    const auto c = parse_ok(
-        "resume:\n  ttl_s: 0\n  max_request_bytes: 4096\n  max_total_bytes: 65536\n");
+    const auto c =
+        parse_ok("resume:\n  ttl_s: 0\n  max_request_bytes: 4096\n  max_total_bytes: 65536\n");
     CHECK(c->resume.ttl == std::chrono::seconds(0));
     CHECK(c->resume.request_bytes == 4096);
     CHECK(c->resume.total_bytes == 65536);
     check_error("resume:\n  ttl_s: -1\n", "resume.ttl_s", "-1", "");
-    check_error("resume:\n  max_total_bytes: x\n", "resume.max_total_bytes", "x", "");
+    check_error("resume:\n  max_total_bytes: lots\n", "resume.max_total_bytes", "lots", "");
     check_error("resume:\n  ttl: 5\n", "resume.ttl", "ttl", "ttl_s");
 }
 

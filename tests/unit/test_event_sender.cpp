@@ -252,8 +252,9 @@ TEST_CASE("event_sender: keep_in holds every response topic message as sent, by 
     REQUIRE(chunks > 1);
     REQUIRE(s.send("tool_calls", [](std::uint64_t seq) {
         return llmb::protocol::encode_tool_calls(
-            "r7", seq, R"([{"id":"call_1","type":"function","function":{"name":"get_weather",)"
-                       R"("arguments":"{\"city\":\"Paris\",\"days\":[1,2,3,4,5,6,7]}"}}])");
+            "r7", seq,
+            R"([{"id":"call_1","type":"function","function":{"name":"get_weather",)"
+            R"("arguments":"{\"city\":\"Paris\",\"days\":[1,2,3,4,5,6,7]}"}}])");
     }));
     REQUIRE(s.send_error({llmb::protocol::error_code::internal, "x", std::nullopt}));
     const auto events = pub.on(events_topic);
@@ -274,9 +275,9 @@ TEST_CASE("event_sender: keep_in holds every response topic message as sent, by 
     CHECK(store.find("k", 2, {}).payloads.size() == events.size() - 2);
 
     // A lone error is held as a request of its own.
-    REQUIRE(llmb::event_sender::send_lone_error(
-        pub, 1, events_topic, "r8", 0, {llmb::protocol::error_code::bad_request, "no", {}}, "",
-        0, 4096, &store, "k8"));
+    REQUIRE(llmb::event_sender::send_lone_error(pub, 1, events_topic, "r8", 0,
+                                                {llmb::protocol::error_code::bad_request, "no", {}},
+                                                "", 0, 4096, &store, "k8"));
     const auto lone = store.find("k8", 0, {});
     REQUIRE(lone.payloads.size() == 1);
     CHECK(lone.payloads[0] == pub.messages.back().payload);
