@@ -30,14 +30,14 @@ std::uint64_t read_seq(const json& v) {
     if (v.is_number_unsigned())
         return v.get<std::uint64_t>();
     if (v.is_number_integer())
-        fail("\"from_seq\" must be 0 or more, got " + v.dump());
+        fail("the resume's \"from_seq\" must be 0 or more, got " + v.dump());
     if (v.is_number_float()) {
         const double d = v.get<double>();
         if (std::isfinite(d) && d >= 0 && d <= max_seq && std::floor(d) == d)
             return static_cast<std::uint64_t>(d);
-        fail("\"from_seq\" must be an integer from 0 to 2^53, got " + v.dump());
+        fail("the resume's \"from_seq\" must be an integer from 0 to 2^53, got " + v.dump());
     }
-    fail("\"from_seq\" must be an integer, not " + std::string(v.type_name()));
+    fail("the resume's \"from_seq\" must be an integer, not " + std::string(v.type_name()));
 }
 
 }  // namespace

@@ -350,13 +350,17 @@ void bridge::accept(const project_config& project, const std::string& client,
         get_logger("bridge")->info("[{}] client={} refused: {}: {}", req.id, client,
                                    protocol::to_string(code), message);
         metrics_.on_rejected(code);
-        if (active_.count(k) == 0)
-            sender.keep_in(replay_, k);  // a device that was away learns why on resume
+        // Held for resume (a device that was away learns why), unless a request with this id is
+        // in flight: its events stay what is held.
+        const bool keep = active_.count(k) == 0;
+        if (keep)
+            sender.keep_in(replay_, k);
         if (!sender.send_error({code, std::move(message), retry_after})) {
             reply_error(sender.topic(), client, req.id, {code, message, retry_after}, 0,
                         sender.correlation(), k);
         }
-        replay_.finish(k, std::chrono::steady_clock::now());
+        if (keep)
+            replay_.finish(k, std::chrono::steady_clock::now());
     };
     if (stopping_) {
         refuse(protocol::error_code::shutting_down,

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <thread>
+#include <utility>
 
 #include "checks.hpp"
 
@@ -144,7 +145,7 @@ TEST_SUITE("resume") {
         CHECK(events.back()["bytes"] == text.size());
         // Seqs contiguous: every seq from 0 to the done's arrived at least once, none beyond.
         std::vector<bool> seen(events.back()["seq"].get<std::size_t>() + 1, false);
-        for (const auto* part : {&before, &after}) {
+        for (const std::vector<received>* part : {&std::as_const(before), &after}) {
             for (const auto& m : *part) {
                 const auto s = seq_of(m);
                 REQUIRE(s < seen.size());
@@ -263,7 +264,7 @@ TEST_SUITE("resume") {
             R"({"id":"r1","from_seq":1.5})",
             R"({"id":"r1","from_seq":"1"})",
         };
-        for (const char* payload : bad) {
+        for (const std::string payload : bad) {
             CAPTURE(payload);
             const std::size_t from = c.inbox().size();
             c.publish("llm/resume/dev", payload);
