@@ -123,6 +123,9 @@ TEST_SUITE("resume") {
                                       [&](const received& m) { return seq_of(m) == held; });
         CHECK(got != after.end());
 
+        MESSAGE("held seq 0.." << held - 1 << " before the drop; after the resume " << after.size()
+                               << " messages up to seq " << seq_of(after.back()));
+
         // Everything the device received, before and after, assembled as a device does.
         protocol::response_assembler all;
         std::vector<json> events;
