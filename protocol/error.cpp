@@ -20,6 +20,8 @@ std::string_view to_string(error_code code) noexcept {
             return "upstream_timeout";
         case error_code::shutting_down:
             return "shutting_down";
+        case error_code::gone:
+            return "gone";
         case error_code::internal:
             return "internal";
     }
@@ -37,6 +39,7 @@ bool is_retryable(error_code code) noexcept {
             return true;
         case error_code::bad_request:
         case error_code::too_large:
+        case error_code::gone:
         case error_code::internal:
             return false;
     }

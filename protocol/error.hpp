@@ -17,6 +17,7 @@ enum class error_code {
     upstream_error,
     upstream_timeout,
     shutting_down,
+    gone,  // a resume of events the bridge does not hold (any more)
     internal,
 };
 

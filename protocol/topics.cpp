@@ -34,6 +34,9 @@ std::optional<inbound_kind> kind_of(std::string_view level) noexcept {
     if (level == "session") {
         return inbound_kind::session;
     }
+    if (level == "resume") {
+        return inbound_kind::resume;
+    }
     return std::nullopt;
 }
 
@@ -84,6 +87,10 @@ std::string cancel_filter(std::string_view prefix) {
 
 std::string session_filter(std::string_view prefix) {
     return join({prefix, "session", "+"});
+}
+
+std::string resume_filter(std::string_view prefix) {
+    return join({prefix, "resume", "+"});
 }
 
 std::string response_topic(std::string_view prefix, std::string_view client, std::string_view id) {

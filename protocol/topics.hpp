@@ -8,7 +8,7 @@
 
 namespace llmb::protocol {
 
-enum class inbound_kind { request, cancel, session };
+enum class inbound_kind { request, cancel, session, resume };
 
 struct inbound_topic {
     inbound_kind kind;
@@ -20,13 +20,15 @@ struct inbound_topic {
 // separated by '/', no wildcards, no leading '$' or '/'.
 bool valid_prefix(std::string_view prefix) noexcept;
 
-// Classifies {prefix}/request/{client}, {prefix}/cancel/{client}, {prefix}/session/{client};
+// Classifies {prefix}/request/{client}, {prefix}/cancel/{client}, {prefix}/session/{client},
+// {prefix}/resume/{client};
 // nullopt for anything else (including extra levels and a different prefix).
 std::optional<inbound_topic> parse_inbound(std::string_view topic, std::string_view prefix);
 
 std::string request_filter(std::string_view prefix);  // {prefix}/request/+
 std::string cancel_filter(std::string_view prefix);   // {prefix}/cancel/+
 std::string session_filter(std::string_view prefix);  // {prefix}/session/+
+std::string resume_filter(std::string_view prefix);   // {prefix}/resume/+
 std::string response_topic(std::string_view prefix, std::string_view client, std::string_view id);
 std::string text_topic(std::string_view prefix, std::string_view client, std::string_view id);
 std::string status_topic(std::string_view prefix);  // {prefix}/status

@@ -331,6 +331,18 @@ metrics_config read_metrics(const context& ctx, const located& at) {
     return c;
 }
 
+resume_config read_resume(const context& ctx, const located& at) {
+    resume_config r;
+    const map_reader m(ctx.errors, at, {"ttl_s", "max_request_bytes", "max_total_bytes"});
+    if (const auto v = m.get("ttl_s")) {
+        if (const auto n = config_yaml::read_integer(ctx.errors, *v, 0, 86400))
+            r.ttl = std::chrono::seconds(*n);
+    }
+    m.read_int("max_request_bytes", r.request_bytes, 0, std::int64_t{1} << 30);
+    m.read_int("max_total_bytes", r.total_bytes, 0, std::int64_t{16} << 30);
+    return r;
+}
+
 config read_document(const context& ctx, const YAML::Node& root) {
     config c;
     const located doc = config_yaml::document(root);
@@ -342,7 +354,7 @@ config read_document(const context& ctx, const YAML::Node& root) {
     }
     const map_reader m(ctx.errors, doc,
                        {"mqtt", "backends", "timeouts", "projects", "sessions", "cluster",
-                        "metrics", "max_in_flight", "grace_ms", "log_level"});
+                        "metrics", "resume", "max_in_flight", "grace_ms", "log_level"});
     if (const auto v = m.get("mqtt"))
         c.mqtt = read_mqtt(ctx, *v);
     if (const auto v = m.get("backends"))
@@ -368,6 +380,8 @@ config read_document(const context& ctx, const YAML::Node& root) {
         c.cluster = read_cluster(ctx, *v);
     if (const auto v = m.get("metrics"))
         c.metrics = read_metrics(ctx, *v);
+    if (const auto v = m.get("resume"))
+        c.resume = read_resume(ctx, *v);
     m.read_int("max_in_flight", c.max_in_flight, 1, 1000000);
     m.read_ms("grace_ms", c.grace, 0, 3600000);
     if (const auto v = m.get("log_level")) {

@@ -123,6 +123,21 @@ struct metrics_config {
     std::string topic;                  // empty: "{first prefix}/metrics"
 };
 
+// Resume (PROTOCOL.md, "Resuming"): the response events of recent requests, held in memory for a
+// device that lost some while it was away.
+struct resume_config {
+    // How long a finished request is held after its terminal. A device whose Wi-Fi dropped is
+    // back within seconds; one gone for longer than a minute can as well ask again.
+    std::chrono::seconds ttl{60};  // 0..86400; 0: nothing is held after the terminal
+    // Per request: a long streamed answer whole (2,000 tokens sent one chunk each are about
+    // 150 KB with their envelopes); a longer one keeps its most recent 256 KiB.
+    std::size_t request_bytes = 256 * 1024;  // 0..1 GiB
+    // All requests together: 16 MiB bounds the memory well below what 4,096 requests in flight
+    // take anyway, and holds about a minute of answers of a busy bridge (50 answers of 4 KB a
+    // second, more than a 4-slot server streams). 0: resume is off (every resume is gone).
+    std::size_t total_bytes = 16u << 20;  // 0..16 GiB
+};
+
 struct config {
     mqtt_config mqtt;
     std::vector<backend_config> backends;  // at least one
@@ -131,6 +146,7 @@ struct config {
     sessions_config sessions;
     cluster_config cluster;
     metrics_config metrics;
+    resume_config resume;
     std::size_t max_in_flight = 4096;        // requests at once, all clients
     std::chrono::milliseconds grace{10000};  // on SIGTERM
     std::string log_level = "info";          // trace|debug|info|warn|error

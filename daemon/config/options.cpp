@@ -42,6 +42,12 @@ LLM server:
 Limits:
   --max-request-bytes N      (default 262144)
   --max-in-flight N          requests at once before 'overloaded' (default 4096)
+Resume (events held for devices that reconnect):
+  --resume-ttl-s N           held N s after a request's terminal (default 60)
+  --resume-max-request-bytes N
+                             held per request, its latest events (default 262144)
+  --resume-max-total-bytes N held in all, finished requests evicted first (default 16777216;
+                             0: resume off)
 Process:
   --grace-ms N               on SIGTERM, time for requests in flight to finish (default 10000)
   --log-level LEVEL          trace, debug, info, warn, error (default info)
@@ -195,6 +201,17 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
         } else if (arg == "--max-in-flight") {
             if (!size_value(o.max_in_flight, 1, 1000000))
                 return fail("--max-in-flight must be a number from 1 to 1000000");
+        } else if (arg == "--resume-ttl-s") {
+            std::optional<std::size_t> n;
+            if (!size_value(n, 0, 86400))
+                return fail("--resume-ttl-s must be a number of seconds from 0 to 86400");
+            o.resume_ttl_s = static_cast<std::uint32_t>(*n);
+        } else if (arg == "--resume-max-request-bytes") {
+            if (!size_value(o.resume_request_bytes, 0, std::size_t{1} << 30))
+                return fail("--resume-max-request-bytes must be a number of bytes up to 1 GiB");
+        } else if (arg == "--resume-max-total-bytes") {
+            if (!size_value(o.resume_total_bytes, 0, std::size_t{16} << 30))
+                return fail("--resume-max-total-bytes must be a number of bytes up to 16 GiB");
         } else if (arg == "--grace-ms") {
             if (!ms_value(o.grace))
                 return fail("--grace-ms needs milliseconds");
@@ -263,6 +280,12 @@ std::shared_ptr<const config> apply_overrides(const config& base, const command_
         c->max_in_flight = *cl.max_in_flight;
     if (cl.grace)
         c->grace = *cl.grace;
+    if (cl.resume_ttl_s)
+        c->resume.ttl = std::chrono::seconds(*cl.resume_ttl_s);
+    if (cl.resume_request_bytes)
+        c->resume.request_bytes = *cl.resume_request_bytes;
+    if (cl.resume_total_bytes)
+        c->resume.total_bytes = *cl.resume_total_bytes;
     if (cl.log_level)
         c->log_level = *cl.log_level;
     return c;

@@ -21,6 +21,8 @@ struct command_line {
     std::optional<std::string> mqtt_url, client_id, llm_url, model, prefix, log_level;
     std::optional<protocol::version_choice> mqtt_version;
     std::optional<std::size_t> max_packet, max_request_bytes, max_in_flight;
+    std::optional<std::size_t> resume_request_bytes, resume_total_bytes;
+    std::optional<std::uint32_t> resume_ttl_s;
     std::optional<int> qos;
     std::optional<std::uint32_t> session_expiry_s;
     bool no_text_topic = false;

@@ -22,8 +22,8 @@ namespace {
 constexpr std::size_t backlog_high_bytes = 8u << 20;
 constexpr std::size_t backlog_low_bytes = 2u << 20;
 
-// Requests, session ops and legacy input are shared within a cluster group; cancels reach
-// every bridge, and the one that owns the request acts on it.
+// Requests, session ops and legacy input are shared within a cluster group; cancels and
+// resumes reach every bridge, and the one that owns (or holds) the request acts on it.
 std::vector<std::string> project_filters(const config& c) {
     const auto shared = [&](std::string filter) {
         return c.cluster.group.empty() ? filter : protocol::shared_filter(c.cluster.group, filter);
@@ -32,6 +32,7 @@ std::vector<std::string> project_filters(const config& c) {
     for (const auto& p : c.projects) {
         f.push_back(shared(protocol::request_filter(p.prefix)));
         f.push_back(protocol::cancel_filter(p.prefix));
+        f.push_back(protocol::resume_filter(p.prefix));
         f.push_back(shared(protocol::session_filter(p.prefix)));
         if (p.legacy)
             f.push_back(shared(protocol::legacy_input_topic(p.prefix)));
@@ -39,12 +40,8 @@ std::vector<std::string> project_filters(const config& c) {
     return f;
 }
 
-// Where a v5 Response Topic may point: the configured prefixes, else the requesting client's
-// own responses ({prefix}/response/{client}/). "{client}" is the requester.
-std::vector<std::string> response_prefixes(const config& c, const project_config& project) {
-    if (!c.mqtt.response_prefixes.empty())
-        return c.mqtt.response_prefixes;
-    return {protocol::default_response_prefix(project.prefix)};
+replay_limits replay_limits_of(const config& c) {
+    return {c.resume.request_bytes, c.resume.total_bytes, c.resume.ttl};
 }
 
 bool clustered(const config& c) {
@@ -121,8 +118,15 @@ bridge::bridge(event_loop& loop, std::shared_ptr<const config> cfg)
       sessions_(loop, mqtt_, http_, backends_, cfg_),
       metrics_publisher_(
           loop, mqtt_, backends_, metrics_, [this] { return active_.size(); }, LLMB_VERSION),
+      replay_(replay_limits_of(*cfg_)),
       rng_(std::random_device{}()) {
     backends_.configure(cfg_->backends);
+    metrics_publisher_.set_gauges([this](metrics_snapshot& s) {
+        s.replay_bytes = replay_.bytes();
+        s.replay_entries = replay_.entries();
+        s.replay_requests = replay_.requests();
+        s.replay_max_bytes = replay_.limits().total_bytes;
+    });
     // Backpressure: while more than backlog_high_bytes wait for the broker (slow, or gone
     // for a while), streamed answers are not read on, so that the servers wait instead of
     // the bridge's memory growing; below backlog_low_bytes they go on. Resuming is deferred:
@@ -172,6 +176,7 @@ void bridge::prune_limits() {
     const auto now = std::chrono::steady_clock::now();
     for (auto& [prefix, limiter] : limiters_)
         limiter->prune(now);
+    replay_.expire(now);
     // A peer's stream silent for longer than any request may last has ended unseen.
     if (takeover_)
         takeover_->prune(now);
@@ -194,6 +199,7 @@ void bridge::reload(std::shared_ptr<const config> cfg) {
     }
     limiters_ = std::move(limiters);
     backends_.configure(cfg->backends);
+    replay_.set_limits(replay_limits_of(*cfg));
     cfg_ = std::move(cfg);
     sessions_.reload(cfg_);
     metrics_publisher_.configure(*cfg_);
@@ -252,6 +258,9 @@ void bridge::on_message(inbound_message&& msg) {
             case protocol::inbound_kind::session:
                 sessions_.on_op(project, in->client, msg.payload, generate_id());
                 return;
+            case protocol::inbound_kind::resume:
+                on_resume(project, in->client, msg);
+                return;
         }
     }
     get_logger("bridge")->debug("ignoring a message on '{}'", printable(msg.topic));
@@ -262,20 +271,15 @@ void bridge::on_request(const project_config& project, const std::string& client
     auto decoded = protocol::decode_request(msg.payload, project.request_limits, generate_id());
     // The events go to the v5 Response Topic when it is allowed; never anywhere else.
     std::string topic = protocol::response_topic(project.prefix, client, decoded.id);
+    const std::string k = key(project.prefix, client, decoded.id);
     if (!msg.response_topic.empty()) {
-        const auto allowed = response_prefixes(*cfg_, project);
-        if (!protocol::response_topic_allowed(msg.response_topic, allowed, client)) {
-            std::string message = "the Response Topic '" + printable(msg.response_topic) +
-                                  "' is not allowed: it must start with";
-            for (std::size_t i = 0; i < allowed.size(); ++i)
-                message += (i == 0 ? " '" : " or '") +
-                           printable(protocol::expand_response_prefix(allowed[i], client)) + "'";
-            message += " and have no wildcards";
+        std::string message;
+        if (!response_topic_ok(project, client, msg.response_topic, message)) {
             get_logger("bridge")->info("[{}] client={} rejected: {}", decoded.id, client, message);
             metrics_.on_rejected(protocol::error_code::bad_request);
             reply_error(topic, client, decoded.id,
                         {protocol::error_code::bad_request, std::move(message), std::nullopt}, 0,
-                        msg.correlation);
+                        msg.correlation, k);
             return;
         }
         topic = msg.response_topic;
@@ -284,7 +288,7 @@ void bridge::on_request(const project_config& project, const std::string& client
         get_logger("bridge")->info("[{}] client={} rejected: {}: {}", decoded.id, client,
                                    protocol::to_string(decoded.err->code), decoded.err->message);
         metrics_.on_rejected(decoded.err->code);
-        reply_error(topic, client, decoded.id, *decoded.err, 0, msg.correlation);
+        reply_error(topic, client, decoded.id, *decoded.err, 0, msg.correlation, k);
         return;
     }
     protocol::request& req = *decoded.req;
@@ -302,7 +306,7 @@ void bridge::on_request(const project_config& project, const std::string& client
                          " is too small for the events of this request (client and id make the "
                          "topic long); allow larger packets or use shorter names",
                      std::nullopt},
-                    0, msg.correlation);
+                    0, msg.correlation, k);
         return;
     }
     accept(project, client, client, std::move(req), std::move(sender));
@@ -340,22 +344,29 @@ void bridge::on_legacy(const project_config& project, std::string_view payload) 
 
 void bridge::accept(const project_config& project, const std::string& client,
                     const std::string& limit_name, protocol::request req, event_sender sender) {
+    const std::string k = key(project.prefix, client, req.id);
     auto refuse = [&](protocol::error_code code, std::string message,
                       std::optional<std::uint32_t> retry_after) {
         get_logger("bridge")->info("[{}] client={} refused: {}: {}", req.id, client,
                                    protocol::to_string(code), message);
         metrics_.on_rejected(code);
+        // Held for resume (a device that was away learns why), unless a request with this id is
+        // in flight: its events stay what is held.
+        const bool keep = active_.count(k) == 0;
+        if (keep)
+            sender.keep_in(replay_, k);
         if (!sender.send_error({code, std::move(message), retry_after})) {
             reply_error(sender.topic(), client, req.id, {code, message, retry_after}, 0,
-                        sender.correlation());
+                        sender.correlation(), k);
         }
+        if (keep)
+            replay_.finish(k, std::chrono::steady_clock::now());
     };
     if (stopping_) {
         refuse(protocol::error_code::shutting_down,
                "the bridge is shutting down; send the request again in a moment", 1000);
         return;
     }
-    const std::string k = key(project.prefix, client, req.id);
     if (active_.count(k) != 0) {
         // Most likely a QoS 1 redelivery; answering would corrupt the stream in flight.
         get_logger("bridge")->warn("[{}] client={} ignored: a request with this id is in flight",
@@ -386,6 +397,7 @@ void bridge::accept(const project_config& project, const std::string& client,
     }
     if (journal_.enabled())
         sender.record_in(journal_, project.prefix, client);
+    sender.keep_in(replay_, k);
     auto turn = sessions_.prepare(project, client, req);
     apply_project_defaults(req, project);
     auto stream = std::make_unique<request_stream>(services_, cfg_, project, client, std::move(req),
@@ -421,25 +433,15 @@ void bridge::on_cancel(const project_config& project, const std::string& client,
     it->second->cancel();
 }
 
-void bridge::reply_error(const std::string& topic, const std::string& client, const std::string& id,
-                         const protocol::error& err, std::size_t request_limit,
-                         const std::string& correlation) {
-    if (!event_sender::send_lone_error(mqtt_, cfg_->mqtt.qos, topic, id, 0, err, correlation,
-                                       request_limit, cfg_->mqtt.max_packet)) {
-        get_logger("bridge")->error(
-            "[{}] client={} the error event does not fit the broker's "
-            "packet limit",
-            id, client);
-    }
-}
-
 void bridge::on_finished(request_stream& stream) {
     ++served_;
     const std::string& prefix = stream.project().prefix;
     auto pc = per_client_.find(stream.limit_key());
     if (pc != per_client_.end() && --pc->second == 0)
         per_client_.erase(pc);
-    auto it = active_.find(key(prefix, stream.client(), stream.id()));
+    const std::string k = key(prefix, stream.client(), stream.id());
+    replay_.finish(k, std::chrono::steady_clock::now());
+    auto it = active_.find(k);
     if (it != active_.end()) {
         std::shared_ptr<request_stream> done(std::move(it->second));
         active_.erase(it);

@@ -16,6 +16,7 @@
 #include "daemon/mqtt/mqtt_link.hpp"
 #include "daemon/mqtt/tls_diagnosis.hpp"
 #include "daemon/requests/rate_limiter.hpp"
+#include "daemon/requests/replay_store.hpp"
 #include "daemon/requests/request_journal.hpp"
 #include "daemon/requests/request_stream.hpp"
 #include "daemon/service/event_loop.hpp"
@@ -58,15 +59,22 @@ private:
                     const inbound_message& msg);
     void on_cancel(const project_config& project, const std::string& client,
                    std::string_view payload);
+    // A device that reconnected asks for a request's events again (bridge_resume.cpp).
+    void on_resume(const project_config& project, const std::string& client,
+                   const inbound_message& msg);
     void on_legacy(const project_config& project, std::string_view payload);
+    // Whether a v5 Response Topic of a message from client may be published on; why not in why.
+    bool response_topic_ok(const project_config& project, const std::string& client,
+                           const std::string& topic, std::string& why) const;
     // Checks shutdown, duplicates and limits (limit_name: whose rate and concurrency count),
     // then starts the request.
     void accept(const project_config& project, const std::string& client,
                 const std::string& limit_name, protocol::request req, event_sender sender);
-    // An error event as the only event of a request (seq 0) on topic.
+    // An error event as the only event of a request (seq 0) on topic. With keep_key (the
+    // request's key) and no request in flight under it, the error is held for resume.
     void reply_error(const std::string& topic, const std::string& client, const std::string& id,
                      const protocol::error& err, std::size_t request_limit,
-                     const std::string& correlation = {});
+                     const std::string& correlation = {}, const std::string& keep_key = {});
     void prune_limits();
     // Opens the in-flight journal and ends what a killed run left unfinished (before anything
     // new is served: those errors are the first messages queued).
@@ -90,6 +98,7 @@ private:
     session_service sessions_;
     metrics_publisher metrics_publisher_;
     request_journal journal_;  // off without a state directory
+    replay_store replay_;      // outlives the requests whose events it holds
     event_loop::timer_id journal_timer_ = 0;
     std::unique_ptr<cluster_takeover> takeover_;  // a bridge of a cluster that takes over
     std::unordered_map<std::string, std::unique_ptr<request_stream>> active_;

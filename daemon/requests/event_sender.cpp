@@ -66,10 +66,13 @@ bool event_sender::send_error(const protocol::error& err) {
 bool event_sender::send_lone_error(publisher& mqtt, int qos, const std::string& topic,
                                    const std::string& id, std::uint64_t seq,
                                    const protocol::error& err, const std::string& correlation,
-                                   std::size_t request_limit, std::size_t config_limit) {
+                                   std::size_t request_limit, std::size_t config_limit,
+                                   replay_store* keep, const std::string& key) {
     const auto send = [&](std::size_t limit) {
         event_sender s(mqtt, qos, topic, std::string(), id, limit, config_limit);
         s.set_properties(correlation, 0);
+        if (keep != nullptr)
+            s.keep_in(*keep, key);
         s.seq_ = seq;
         return s.send_error(err);
     };
@@ -107,8 +110,8 @@ bool event_sender::send(std::string_view type,
     // A terminal takes the seq it is sent at: should it never reach the device, the error a
     // restarted bridge sends there does; should it, that error is a duplicate the device drops.
     record_seq(type == "done" || type == "error" ? first : seq_);
-    for (auto& p : split.payloads)
-        mqtt_.publish(topic_, std::move(p), qos_, false, event_props());
+    for (std::size_t i = 0; i < split.payloads.size(); ++i)
+        publish_event(first + i, std::move(split.payloads[i]), event_props());
     return true;
 }
 
@@ -127,15 +130,31 @@ bool event_sender::send_text(std::string_view text, bool reasoning, std::uint64_
                                         payload_budget(topic_, chunk_props_), raw_limit);
     if (!split.ok)
         return false;
+    const std::uint64_t first = seq_ - split.payloads.size();
     record_seq(seq_);
     for (std::size_t i = 0; i < split.payloads.size(); ++i) {
-        mqtt_.publish(topic_, std::move(split.payloads[i]), qos_, false, &chunk_props_);
+        publish_event(first + i, std::move(split.payloads[i]), &chunk_props_);
         if (!text_topic_.empty() && !reasoning) {
             mqtt_.publish(text_topic_, std::string(split.texts[i]), qos_, false, &text_props_);
         }
     }
     chunks += split.payloads.size();
     return true;
+}
+
+void event_sender::keep_in(replay_store& store, std::string key) {
+    if (legacy_)
+        return;
+    store.open(key, topic_, event_props_.correlation);
+    replay_ = &store;
+    replay_key_ = std::move(key);
+}
+
+void event_sender::publish_event(std::uint64_t seq, std::string payload,
+                                 const publish_properties* props) {
+    if (replay_ != nullptr)
+        replay_->record(replay_key_, seq, payload);
+    mqtt_.publish(topic_, std::move(payload), qos_, false, props);
 }
 
 void event_sender::record_in(request_journal& journal, std::string project, std::string client) {

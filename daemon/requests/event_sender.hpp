@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "daemon/mqtt/publisher.hpp"
+#include "daemon/requests/replay_store.hpp"
 #include "daemon/requests/request_journal.hpp"
 #include "protocol/error.hpp"
 
@@ -47,10 +48,17 @@ public:
     // next one). It fits request_limit when it can; a device's limit too small for it does not
     // keep the error from the device, which then gets it within the broker's and the configured
     // limit. False when not even that fits.
+    // With keep, the error is held there under key for resume (as a request of its own).
     static bool send_lone_error(publisher& mqtt, int qos, const std::string& topic,
                                 const std::string& id, std::uint64_t seq,
                                 const protocol::error& err, const std::string& correlation,
-                                std::size_t request_limit, std::size_t config_limit);
+                                std::size_t request_limit, std::size_t config_limit,
+                                replay_store* keep = nullptr, const std::string& key = {});
+
+    // Holds every event published on the response topic from now on in store under key, with
+    // its seq, for a device that resumes (not the raw text, not legacy replies). Call before
+    // the first send; the store must outlive this sender.
+    void keep_in(replay_store& store, std::string key);
 
     // Records this request in the in-flight journal (call before the first send): from now on
     // its next seq is written before each event is handed to the MQTT link, and the seq a
@@ -83,7 +91,12 @@ private:
     // Writes the seq a terminal sent now would carry to the journal, before a publish.
     void record_seq(std::uint64_t next_seq);
 
+    // Publishes one event payload of seq on the response topic, held for resume first.
+    void publish_event(std::uint64_t seq, std::string payload, const publish_properties* props);
+
     bool legacy_ = false;
+    replay_store* replay_ = nullptr;
+    std::string replay_key_;
     std::string legacy_text_;
     request_journal* journal_ = nullptr;
     std::uint64_t journal_handle_ = 0;

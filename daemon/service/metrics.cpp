@@ -172,7 +172,15 @@ std::string encode_metrics(const metrics_snapshot& s) {
         append_field(out, "slots", s.backends[i].slots);
         out += '}';
     }
-    out += "]}}";
+    out += "]},\"replay\":{";
+    append_field(out, "bytes", s.replay_bytes);
+    out += ',';
+    append_field(out, "entries", s.replay_entries);
+    out += ',';
+    append_field(out, "requests", s.replay_requests);
+    out += ',';
+    append_field(out, "max_bytes", s.replay_max_bytes);
+    out += "}}";
     return out;
 }
 

@@ -87,6 +87,11 @@ struct metrics_snapshot {
     std::uint64_t bytes = 0;
     std::uint64_t mqtt_messages = 0;  // PUBLISH packets sent by the bridge, all topics
     std::vector<backend_health> backends;
+    // What the replay store holds for resume: payload bytes, events and requests, and its bound.
+    std::uint64_t replay_bytes = 0;
+    std::uint64_t replay_entries = 0;
+    std::uint64_t replay_requests = 0;
+    std::uint64_t replay_max_bytes = 0;
 };
 
 // One line of JSON; the layout is documented in protocol/PROTOCOL.md, "Metrics".

@@ -63,6 +63,8 @@ std::string metrics_publisher::snapshot() const {
     for (std::size_t b = 0; b < backends_.size(); ++b) {
         s.backends.push_back({backends_.backend(b).name, backends_.up(b), backends_.slots(b)});
     }
+    if (gauges_)
+        gauges_(s);
     return encode_metrics(s);
 }
 

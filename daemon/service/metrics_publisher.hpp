@@ -29,6 +29,8 @@ public:
     // (interval 0: stops). Called at start and on every reload.
     void configure(const config& c);
     void stop();
+    // Fills further gauges of each message (what the replay store holds); nullptr: none.
+    void set_gauges(std::function<void(metrics_snapshot&)> fill) { gauges_ = std::move(fill); }
 
     // The message as it would be published now.
     std::string snapshot() const;
@@ -41,6 +43,7 @@ private:
     const backend_pool& backends_;
     const metrics& counters_;
     std::function<std::size_t()> in_flight_;
+    std::function<void(metrics_snapshot&)> gauges_;
     std::string version_;
     std::string topic_;
     std::string bridge_id_;

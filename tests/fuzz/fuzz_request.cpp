@@ -1,5 +1,5 @@
 // Fuzz target: the decoders of what devices send. The input is one payload, given to the request
-// decoder (with the default limits and with tight ones), the cancel, session op and legacy
+// decoder (with the default limits and with tight ones), the cancel, resume, session op and legacy
 // decoders; each answer must be a value that obeys the rules it promises.
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include "protocol/json_text.hpp"
 #include "protocol/legacy.hpp"
 #include "protocol/request.hpp"
+#include "protocol/resume.hpp"
 #include "protocol/session_op.hpp"
 
 namespace {
@@ -120,6 +121,18 @@ void check_cancel(std::string_view payload) {
     }
 }
 
+void check_resume(std::string_view payload) {
+    const auto out = lp::decode_resume(payload);
+    require(out.resume.has_value() != out.err.has_value(), "a resume or an error, not both");
+    if (out.resume) {
+        require(lp::valid_name(out.resume->id), "a resume id is a valid name");
+        require(payload.size() <= lp::max_resume_bytes, "a resume within its size");
+    } else {
+        check_error(*out.err);
+        require(out.err->code == lp::error_code::bad_request, "a resume error is bad_request");
+    }
+}
+
 void check_session_op(std::string_view payload) {
     const auto out = lp::decode_session_op(payload, generated_id);
     require(out.op.has_value() != out.err.has_value(), "a session op or an error, not both");
@@ -189,6 +202,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_request(payload, defaults);
     check_request(payload, tight);
     check_cancel(payload);
+    check_resume(payload);
     check_session_op(payload);
     check_legacy(payload, defaults);
     return 0;

@@ -1,6 +1,6 @@
 // Several bridges in one shared-subscription group: they split the requests, every bridge
-// hears every cancel but only the owner acts on it, the survivors end the requests of a bridge
-// that died with a retryable error that continues its stream, and a shared state directory
+// hears every cancel (and resume) but only the owner acts on it, the survivors end the requests of
+// a bridge that died with a retryable error that continues its stream, and a shared state directory
 // lets any bridge take the next turn of a session.
 #include <doctest/doctest.h>
 
@@ -323,6 +323,41 @@ TEST_SUITE("cluster") {
         check_serving(c, "late", "after1");
         check_serving(c, "late", "after2");
         check_still_one_terminal(c, streams);
+    }
+
+    TEST_CASE("a resume is answered by the bridge that holds the request, once") {
+        cluster cl(3);
+        test_client c(cl.mqtt.url());
+        c.subscribe_client("dev");
+        std::set<std::string> owners;
+        for (int i = 0; i < 6; ++i) {
+            const std::string id = "r" + std::to_string(i);
+            const std::string topic = "llm/response/dev/" + id;
+            CAPTURE(id);
+            c.publish_request("dev", echo_request(id, "resumed answer " + id));
+            auto s = c.collect("dev", id, 10s);
+            check_done(s, "resumed answer " + id);
+            owners.insert(owner_of(s));
+            const std::size_t from = c.inbox().size();
+            c.publish("llm/resume/dev", nlohmann::json{{"id", id}, {"from_seq", 0}}.dump());
+            REQUIRE(c.wait_for(
+                         topic, [](const received& m) { return type_of(m) == "done"; }, 10s, from)
+                        .has_value());
+            // A barrier: a later request of the same client is answered after any other
+            // bridge would have answered the resume.
+            check_serving(c, "dev", "after" + id);
+            std::size_t replayed = 0;
+            for (std::size_t m = from; m < c.inbox().size(); ++m)
+                replayed += c.inbox()[m].topic == topic;
+            CHECK(replayed == s.messages.size());  // one replay, not one per bridge
+        }
+        CHECK(owners.size() >= 2);
+        // A request no bridge holds: no bridge can know that another does not, so none answers.
+        const std::size_t from = c.inbox().size();
+        c.publish("llm/resume/dev", R"({"id":"nobody","from_seq":0})");
+        check_serving(c, "dev", "after_nobody");
+        for (std::size_t m = from; m < c.inbox().size(); ++m)
+            CHECK(c.inbox()[m].topic != "llm/response/dev/nobody");
     }
 
     TEST_CASE("a session's history is seen by whichever bridge takes the next turn") {

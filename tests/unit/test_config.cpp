@@ -313,6 +313,21 @@ TEST_CASE("config: cluster, metrics and shared sessions") {
     check_error("sessions:\n  shared: true\n", "sessions.shared", "true", "state_dir");
 }
 
+TEST_CASE("config: resume bounds and ttl") {
+    const auto d = parse_ok("");
+    CHECK(d->resume.ttl == std::chrono::seconds(60));
+    CHECK(d->resume.request_bytes == 256 * 1024);
+    CHECK(d->resume.total_bytes == 16u << 20);
+    const auto c =
+        parse_ok("resume:\n  ttl_s: 0\n  max_request_bytes: 4096\n  max_total_bytes: 65536\n");
+    CHECK(c->resume.ttl == std::chrono::seconds(0));
+    CHECK(c->resume.request_bytes == 4096);
+    CHECK(c->resume.total_bytes == 65536);
+    check_error("resume:\n  ttl_s: -1\n", "resume.ttl_s", "-1", "");
+    check_error("resume:\n  max_total_bytes: lots\n", "resume.max_total_bytes", "lots", "");
+    check_error("resume:\n  ttl: 5\n", "resume.ttl", "ttl", "ttl_s");
+}
+
 TEST_CASE("config: project prefixes are valid and unique; names default to them") {
     check_error("projects:\n  - prefix: llm\n  - prefix: maze\n  - prefix: llm\n",
                 "projects[2].prefix", "llm", "duplicate project prefix \"llm\" (also projects[0]",

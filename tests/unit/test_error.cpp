@@ -21,6 +21,7 @@ TEST_CASE("error codes are spelled as the protocol says and retryable where it h
         {upstream_error, {"upstream_error", true}},
         {upstream_timeout, {"upstream_timeout", true}},
         {shutting_down, {"shutting_down", true}},
+        {gone, {"gone", false}},
         {internal, {"internal", false}},
     };
     std::set<std::string> seen;

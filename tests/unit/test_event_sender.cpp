@@ -240,6 +240,49 @@ TEST_CASE("event_sender: a lone error takes the given seq, and the device's limi
     CHECK_FALSE(llmb::event_sender::send_lone_error(pub, 1, events_topic, "r7", 3, err, "", 0, 20));
 }
 
+TEST_CASE("event_sender: keep_in holds every response topic message as sent, by seq") {
+    recording_publisher pub;
+    llmb::replay_store store(llmb::replay_limits{1u << 20, 1u << 20, std::chrono::seconds(60)});
+    auto s = make_sender(pub, 160, text_topic);
+    s.set_properties("corr", 30);
+    s.keep_in(store, "k");
+    REQUIRE(send_start(s));
+    std::uint64_t chunks = 0;
+    REQUIRE(s.send_text(mixed_text() + mixed_text(), false, chunks));
+    REQUIRE(chunks > 1);
+    REQUIRE(s.send("tool_calls", [](std::uint64_t seq) {
+        return llmb::protocol::encode_tool_calls(
+            "r7", seq,
+            R"([{"id":"call_1","type":"function","function":{"name":"get_weather",)"
+            R"("arguments":"{\"city\":\"Paris\",\"days\":[1,2,3,4,5,6,7]}"}}])");
+    }));
+    REQUIRE(s.send_error({llmb::protocol::error_code::internal, "x", std::nullopt}));
+    const auto events = pub.on(events_topic);
+    REQUIRE(events.size() > chunks + 3);  // the tool_calls went out as frags
+    const auto held = store.find("k", 0, {});
+    CHECK(held.topic == events_topic);
+    CHECK(held.correlation == "corr");
+    REQUIRE(held.payloads.size() == events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        CHECK(held.payloads[i] == events[i].payload);
+        CHECK(json::parse(held.payloads[i])["seq"] == i);
+    }
+    // The raw text is not held: only response topic payloads count.
+    std::size_t bytes = 0;
+    for (const auto& m : events)
+        bytes += m.payload.size();
+    CHECK(store.bytes() == bytes);
+    CHECK(store.find("k", 2, {}).payloads.size() == events.size() - 2);
+
+    // A lone error is held as a request of its own.
+    REQUIRE(llmb::event_sender::send_lone_error(pub, 1, events_topic, "r8", 0,
+                                                {llmb::protocol::error_code::bad_request, "no", {}},
+                                                "", 0, 4096, &store, "k8"));
+    const auto lone = store.find("k8", 0, {});
+    REQUIRE(lone.payloads.size() == 1);
+    CHECK(lone.payloads[0] == pub.messages.back().payload);
+}
+
 TEST_CASE("event_sender: legacy sends the gathered answer once, or Error: ...") {
     recording_publisher pub;
     auto s = llmb::event_sender::legacy(pub, 1, "reply/dev1", "r7", 64 * 1024);

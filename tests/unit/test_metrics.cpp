@@ -176,6 +176,10 @@ TEST_CASE("the metrics JSON carries the gauges and backends the caller filled in
     s.queued = 2;
     s.mqtt_messages = 99;
     s.backends = {{"gpu0", true, 4}, {"gpu1", false, 2}, {"cpu", true, 1}};
+    s.replay_bytes = 1234;
+    s.replay_entries = 17;
+    s.replay_requests = 3;
+    s.replay_max_bytes = 4096;
     const std::string text = llmb::encode_metrics(s);
     CHECK(text.find('\n') == std::string::npos);
     const json j = json::parse(text);
@@ -193,6 +197,8 @@ TEST_CASE("the metrics JSON carries the gauges and backends the caller filled in
     CHECK(j["backends"]["down"] == 1);
     REQUIRE(j["backends"]["list"].size() == 3);
     CHECK(j["backends"]["list"][1] == json{{"name", "gpu1"}, {"up", false}, {"slots", 2}});
+    CHECK(j["replay"] ==
+          json{{"bytes", 1234}, {"entries", 17}, {"requests", 3}, {"max_bytes", 4096}});
 }
 
 TEST_CASE("the bridge id and metrics topic follow cluster and metrics settings") {

@@ -42,6 +42,15 @@ TEST_CASE("parse_inbound classifies request, cancel and session topics") {
     CHECK(t->kind == p::inbound_kind::session);
     CHECK(t->client == "d.3");
 
+    t = p::parse_inbound("site/maze/resume/kiosk_7", "site/maze");
+    REQUIRE(t.has_value());
+    CHECK(t->kind == p::inbound_kind::resume);
+    CHECK(t->client == "kiosk_7");
+    CHECK_FALSE(p::parse_inbound("llm/resume/dev1/extra", "llm").has_value());
+    CHECK_FALSE(p::parse_inbound("llm/resume/+", "llm").has_value());
+    CHECK_FALSE(p::parse_inbound("llm/resume/", "llm").has_value());
+    CHECK_FALSE(p::parse_inbound("maze/resume/dev1", "llm").has_value());
+
     t = p::parse_inbound("site/maze/request/kiosk_7", "site/maze");
     REQUIRE(t.has_value());
     CHECK(t->kind == p::inbound_kind::request);
@@ -93,6 +102,7 @@ TEST_CASE("topic and filter builders") {
     CHECK(p::request_filter("llm") == "llm/request/+");
     CHECK(p::cancel_filter("llm") == "llm/cancel/+");
     CHECK(p::session_filter("site/maze") == "site/maze/session/+");
+    CHECK(p::resume_filter("site/maze") == "site/maze/resume/+");
     CHECK(p::response_topic("llm", "dev1", "r1") == "llm/response/dev1/r1");
     CHECK(p::text_topic("llm", "dev1", "r1") == "llm/text/dev1/r1");
     CHECK(p::status_topic("llm") == "llm/status");
