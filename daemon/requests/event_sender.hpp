@@ -32,7 +32,11 @@ public:
     // Encodes the event with the next seq and publishes it (as frags when it does not fit).
     // Returns false when it cannot be sent within the limit at all.
     bool send(std::string_view type, const std::function<std::string(std::uint64_t)>& encode);
-    // Publishes text as chunk events (and on the text topic); counts them into chunks.
+    // Publishes text as chunk events (and on the text topic); counts them into chunks. Text
+    // that comes while the last chunk event of the same kind (text or reasoning) still waits
+    // to be handed to the client library joins that chunk as far as the packet limit allows
+    // (see join_last_chunk): under load fewer, fuller messages; when nothing waits, each piece
+    // goes out at once. No chunk is joined after another event.
     bool send_text(std::string_view text, bool reasoning, std::uint64_t& chunks);
 
     // The old deployment's format: text is gathered, "done" publishes it as one plain message,
@@ -82,6 +86,24 @@ private:
     publish_properties text_props_;
     // Writes the seq a terminal sent now would carry to the journal, before a publish.
     void record_seq(std::uint64_t next_seq);
+
+    // The last chunk event published and its raw text twin, kept while text may join them.
+    struct last_chunk {
+        std::uint64_t ticket = 0;  // 0: nothing to join (none yet, or another event followed)
+        std::uint64_t seq = 0;
+        bool reasoning = false;
+        std::string text;
+        std::size_t payload_size = 0;
+        std::uint64_t twin_ticket = 0;  // 0: no twin on the text topic
+        std::string twin_text;
+    };
+    // Appends the longest start of text (whole characters) that fits the packet limit (and
+    // join_limit) to the last chunk while it still waits, re-encoded under its own seq, and the
+    // same to its twin when that waits too (else that start goes to the text topic as a message of
+    // its own). Returns how many bytes of text were joined; 0 when the last chunk was handed over,
+    // is of the other kind or is full. Every change to a chunk already numbered happens here.
+    std::size_t join_last_chunk(std::string_view text, bool reasoning);
+    last_chunk last_;
 
     bool legacy_ = false;
     std::string legacy_text_;
