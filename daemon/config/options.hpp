@@ -21,7 +21,7 @@ struct command_line {
     std::optional<std::string> mqtt_url, client_id, llm_url, model, prefix, log_level;
     std::optional<protocol::version_choice> mqtt_version;
     std::optional<std::size_t> max_packet, max_request_bytes, max_in_flight;
-    std::optional<int> qos;
+    std::optional<int> qos, text_qos;
     std::optional<std::uint32_t> session_expiry_s;
     bool no_text_topic = false;
     std::optional<std::chrono::milliseconds> connect_timeout, first_byte_timeout, idle_timeout,

@@ -19,6 +19,7 @@ event_sender::event_sender(publisher& mqtt, int qos, std::string topic, std::str
                            std::string id, std::size_t request_limit, std::size_t config_limit)
     : mqtt_(mqtt),
       qos_(qos),
+      text_qos_(qos),
       topic_(std::move(topic)),
       text_topic_(std::move(text_topic)),
       id_(std::move(id)),
@@ -39,6 +40,15 @@ void event_sender::set_properties(std::string correlation, std::uint32_t chunk_e
     chunk_props_ = event_props_;
     chunk_props_.expiry_s = chunk_expiry_s;
     text_props_.expiry_s = chunk_expiry_s;
+}
+
+void event_sender::set_text_qos(int qos) noexcept {
+    text_qos_ = qos;
+}
+
+std::size_t event_sender::text_budget() const noexcept {
+    return protocol::max_payload(limit(), text_topic_.size(), mqtt_.properties_size(text_props_),
+                                 text_qos_, mqtt_.version());
 }
 
 const publish_properties* event_sender::event_props() const noexcept {
@@ -88,8 +98,7 @@ bool event_sender::feasible() const noexcept {
         return true;
     if (payload_budget(topic_, chunk_props_) < protocol::min_payload_for(id_))
         return false;
-    return text_topic_.empty() ||
-           payload_budget(text_topic_, text_props_) >= 4;  // one whole character
+    return text_topic_.empty() || text_budget() >= 4;  // one whole character
 }
 
 bool event_sender::send(std::string_view type,
@@ -132,8 +141,7 @@ bool event_sender::send_text(std::string_view text, bool reasoning, std::uint64_
     if (text.empty())
         return true;
     const bool mirror = !text_topic_.empty() && !reasoning;
-    const std::size_t raw_limit =
-        mirror ? payload_budget(text_topic_, text_props_) : std::numeric_limits<std::size_t>::max();
+    const std::size_t raw_limit = mirror ? text_budget() : std::numeric_limits<std::size_t>::max();
     auto split = protocol::split_chunks(id_, seq_, text, reasoning,
                                         payload_budget(topic_, chunk_props_), raw_limit);
     if (!split.ok)
@@ -148,8 +156,8 @@ bool event_sender::send_text(std::string_view text, bool reasoning, std::uint64_
         last_.ticket =
             mqtt_.publish(topic_, std::move(split.payloads[i]), qos_, false, &chunk_props_);
         if (mirror) {
-            last_.twin_ticket =
-                mqtt_.publish(text_topic_, std::string(split.texts[i]), qos_, false, &text_props_);
+            last_.twin_ticket = mqtt_.publish(text_topic_, std::string(split.texts[i]), text_qos_,
+                                              false, &text_props_);
         }
     }
     if (mirror)
@@ -164,7 +172,7 @@ std::size_t event_sender::join_last_chunk(std::string_view text, bool reasoning)
     const std::size_t budget = std::min(payload_budget(topic_, chunk_props_), join_limit);
     std::size_t raw_room = std::numeric_limits<std::size_t>::max();
     if (last_.twin_ticket != 0) {
-        const std::size_t raw_budget = payload_budget(text_topic_, text_props_);
+        const std::size_t raw_budget = text_budget();
         raw_room = raw_budget > last_.twin_text.size() ? raw_budget - last_.twin_text.size() : 0;
     }
     if (budget <= last_.payload_size || raw_room == 0)
@@ -191,7 +199,7 @@ std::size_t event_sender::join_last_chunk(std::string_view text, bool reasoning)
             last_.twin_text = std::move(twin);
         } else {
             last_.twin_ticket =
-                mqtt_.publish(text_topic_, std::string(joined), qos_, false, &text_props_);
+                mqtt_.publish(text_topic_, std::string(joined), text_qos_, false, &text_props_);
             last_.twin_text = joined;
         }
     }

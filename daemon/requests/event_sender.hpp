@@ -24,6 +24,9 @@ public:
     // events and raw text expire after chunk_expiry_s (0: never). Call before the first send.
     void set_properties(std::string correlation, std::uint32_t chunk_expiry_s);
 
+    // The QoS of the raw text (the events' QoS unless set). Call before the first send.
+    void set_text_qos(int qos) noexcept;
+
     // The packet limit in force now: request, configuration and broker, the smallest.
     std::size_t limit() const noexcept;
     // Whether every event of this request can be sent within limit().
@@ -70,11 +73,14 @@ private:
     // Chunk events carry the most properties: other events on topic_ get the same budget.
     std::size_t payload_budget(const std::string& topic,
                                const publish_properties& props) const noexcept;
+    // The same for the raw text topic, at its own QoS.
+    std::size_t text_budget() const noexcept;
     // Properties of event messages (other than chunks), chunk events and raw text.
     const publish_properties* event_props() const noexcept;
 
     publisher& mqtt_;
     int qos_;
+    int text_qos_;
     std::string topic_;
     std::string text_topic_;  // empty: no raw text
     std::string id_;

@@ -137,6 +137,27 @@ TEST_CASE("event_sender: the raw text topic gets the same slices, within its own
     CHECK(joined == text);
 }
 
+TEST_CASE("event_sender: the raw text goes at its own QoS") {
+    recording_publisher pub;
+    const std::size_t limit = 150;
+    auto s = make_sender(pub, limit, text_topic);  // events at QoS 1
+    s.set_text_qos(0);
+    const std::string text = mixed_text();
+    std::uint64_t chunks = 0;
+    REQUIRE(s.send_text(text, false, chunks));
+    const auto raw = pub.on(text_topic);
+    REQUIRE(!raw.empty());
+    std::string joined;
+    for (const auto& m : raw) {
+        CHECK(m.qos == 0);
+        CHECK(pub.packet_size(m) <= limit);
+        joined += m.payload;
+    }
+    CHECK(joined == text);
+    for (const auto& m : pub.on(events_topic))
+        CHECK(m.qos == 1);
+}
+
 TEST_CASE("event_sender: other events that do not fit go out as frags") {
     recording_publisher pub;
     const std::size_t limit = 160;
