@@ -37,7 +37,11 @@ struct mqtt_config {
     std::size_t max_packet = 268435455;  // 64..268435455
     int qos = 1;                         // 0 | 1
     bool text_topic = true;
-    tls_config tls;  // used with ssl:// and mqtts://
+    // QoS of the raw text: 0 by default. It is for people watching with mosquitto_sub; a
+    // missed piece costs no program anything, and the broker queues nothing for a watcher
+    // who has gone.
+    int text_qos = 0;  // 0 | 1
+    tls_config tls;    // used with ssl:// and mqtts://
     // MQTT 5 Message Expiry Interval on chunk events (and raw text), seconds; 0: none.
     std::uint32_t chunk_expiry_s = 0;
     // Prefixes a v5 Response Topic must start with; empty: each project's "{prefix}/response/".

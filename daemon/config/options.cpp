@@ -31,6 +31,7 @@ MQTT:
   --prefix P                 topic prefix of the first project (default llm)
   --max-packet BYTES         cap on every PUBLISH packet (default 268435455)
   --qos 0|1                  QoS of response events (default 1)
+  --text-qos 0|1             QoS of the raw text on PREFIX/text/CLIENT/ID (default 0)
   --no-text-topic            do not publish raw text on PREFIX/text/CLIENT/ID
 LLM server:
   --llm URL                  base URL of the one backend (default http://127.0.0.1:8080)
@@ -168,6 +169,11 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
             if (!value(v) || !parse_number(v, q) || q < 0 || q > 1)
                 return fail("--qos must be 0 or 1");
             o.qos = q;
+        } else if (arg == "--text-qos") {
+            int q = 0;
+            if (!value(v) || !parse_number(v, q) || q < 0 || q > 1)
+                return fail("--text-qos must be 0 or 1");
+            o.text_qos = q;
         } else if (arg == "--no-text-topic") {
             o.no_text_topic = true;
         } else if (arg == "--llm") {
@@ -248,6 +254,8 @@ std::shared_ptr<const config> apply_overrides(const config& base, const command_
         c->mqtt.qos = *cl.qos;
     if (cl.session_expiry_s)
         c->mqtt.session_expiry_s = *cl.session_expiry_s;
+    if (cl.text_qos)
+        c->mqtt.text_qos = *cl.text_qos;
     if (cl.no_text_topic)
         c->mqtt.text_topic = false;
     if (cl.llm_url) {

@@ -388,14 +388,22 @@ void mqtt_link::republish_unacknowledged() {
     check_backlog();
 }
 
-void mqtt_link::publish(std::string topic, std::string payload, int qos, bool retain,
-                        const publish_properties* props) {
-    outbox_.enqueue(outbound_message{
+std::uint64_t mqtt_link::publish(std::string topic, std::string payload, int qos, bool retain,
+                                 const publish_properties* props) {
+    const std::uint64_t ticket = outbox_.enqueue(outbound_message{
         std::move(topic), std::move(payload), qos, retain,
         props != nullptr && version() == protocol::mqtt_version::v5 ? *props : publish_properties{},
         0});
     check_backlog();
     pump();
+    return ticket;
+}
+
+bool mqtt_link::amend(std::uint64_t ticket, std::string payload) {
+    if (!outbox_.amend(ticket, std::move(payload)))
+        return false;
+    check_backlog();
+    return true;
 }
 
 void mqtt_link::set_backlog_handler(std::size_t high, std::size_t low,

@@ -77,8 +77,10 @@ public:
     // every later connect).
     void set_filters(std::vector<std::string> filters);
     // Queues a message; sent in order as soon as the link is up and the window allows.
-    void publish(std::string topic, std::string payload, int qos, bool retain = false,
-                 const publish_properties* props = nullptr) override;
+    std::uint64_t publish(std::string topic, std::string payload, int qos, bool retain = false,
+                          const publish_properties* props = nullptr) override;
+    // Replaces a waiting message's payload (see publisher::amend).
+    bool amend(std::uint64_t ticket, std::string payload) override;
     // Publishes the offline status, waits (bounded) for the queue to drain, disconnects.
     void shutdown(std::chrono::milliseconds drain_limit, std::function<void()> done);
 
@@ -92,7 +94,7 @@ public:
     // Backpressure: on_change(true) once the bytes (topics and payloads) of the messages the
     // broker has not acknowledged yet, queued or handed to the client library, exceed high;
     // on_change(false) once they are back at low or below. It may be called from inside
-    // publish().
+    // publish() and amend().
     void set_backlog_handler(std::size_t high, std::size_t low,
                              std::function<void(bool)> on_change);
     bool backlogged() const noexcept { return outbox_.backlogged(); }

@@ -29,11 +29,30 @@ outbox::outbox(std::size_t window_limit, std::size_t client_limit) noexcept
 std::uint64_t outbox::enqueue(outbound_message m, bool front) {
     m.ticket = ++last_ticket_;
     bytes_ += size_of(m);
-    if (front)
+    if (front) {
         queue_.push_front(std::move(m));
-    else
+        waiting_at_[last_ticket_] = --front_pos_;
+    } else {
         queue_.push_back(std::move(m));
+        waiting_at_[last_ticket_] = front_pos_ + queue_.size() - 1;
+    }
     return last_ticket_;
+}
+
+bool outbox::amend(std::uint64_t ticket, std::string payload) {
+    const auto it = waiting_at_.find(ticket);
+    if (it == waiting_at_.end())
+        return false;
+    auto& m = queue_[static_cast<std::size_t>(it->second - front_pos_)];
+    bytes_ = bytes_ - std::min(bytes_, m.payload.size()) + payload.size();
+    m.payload = std::move(payload);
+    return true;
+}
+
+void outbox::pop_waiting() {
+    waiting_at_.erase(queue_.front().ticket);
+    queue_.pop_front();
+    ++front_pos_;
 }
 
 void outbox::set_receive_maximum(std::size_t receive_max) noexcept {
@@ -64,13 +83,13 @@ std::size_t outbox::oversize(protocol::mqtt_version version) const noexcept {
 void outbox::hand_over() {
     // Held until settled; its bytes count until then.
     held_.push_back(held{std::move(queue_.front()), false});
-    queue_.pop_front();
+    pop_waiting();
     ++in_flight_;
 }
 
 void outbox::drop_next() {
     forget(queue_.front());
-    queue_.pop_front();
+    pop_waiting();
 }
 
 void outbox::acknowledged(message_id id) {
@@ -118,6 +137,7 @@ std::size_t outbox::republish_unacknowledged() {
             continue;
         }
         queue_.push_front(std::move(it->m));  // its bytes are still counted
+        --front_pos_;
         ++again;
     }
     base_id_ += held_.size();

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <unordered_map>
 
 #include "daemon/mqtt/publisher.hpp"
 #include "protocol/packet.hpp"
@@ -41,6 +42,11 @@ public:
     // Queues m (at the front: before everything waiting, e.g. the online status) and returns its
     // ticket. A waiting message keeps its place and stays editable until it is handed over.
     std::uint64_t enqueue(outbound_message m, bool front = false);
+    // Replaces the payload of the message with this ticket while it waits (bytes() follows).
+    // False, and nothing changed, once it was handed over (or dropped): what the client has
+    // may already be on the wire. A message published again after a reconnect was handed over
+    // before, so it stays as it is too.
+    bool amend(std::uint64_t ticket, std::string payload);
 
     // A new connection: the window is the broker's Receive Maximum (0: none announced) within
     // the limits.
@@ -112,7 +118,14 @@ private:
     void pop_settled();  // the settled entries at the front of held_
     void forget(const outbound_message& m) noexcept;
 
+    void pop_waiting();  // queue_'s front, handed over or dropped
+
     std::deque<outbound_message> queue_;
+    // Where each waiting message enqueued by enqueue() is: its position counted from the first
+    // message ever queued (modulo 2^64; pushes at the front count down), so that its index in
+    // queue_ is the position minus front_pos_.
+    std::unordered_map<std::uint64_t, std::uint64_t> waiting_at_;
+    std::uint64_t front_pos_ = 0;
     // Handed over, in order; the id of an entry is base_id_ + its index. Settled entries stay
     // until those before them are settled too.
     std::deque<held> held_;

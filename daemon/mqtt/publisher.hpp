@@ -20,9 +20,13 @@ class publisher {
 public:
     virtual ~publisher() = default;
 
-    // Queues a message; sent in order.
-    virtual void publish(std::string topic, std::string payload, int qos, bool retain,
-                         const publish_properties* props) = 0;
+    // Queues a message; sent in order. Returns its ticket (see last_ticket).
+    virtual std::uint64_t publish(std::string topic, std::string payload, int qos, bool retain,
+                                  const publish_properties* props) = 0;
+    // Replaces the payload of the message with this ticket while it still waits to be handed to
+    // the client library (the window of unacknowledged messages is full); topic, QoS and
+    // properties stay. False, and nothing changed, once it was handed over.
+    virtual bool amend(std::uint64_t ticket, std::string payload) = 0;
     // The broker's Maximum Packet Size (smallest seen), 0 when it announced none.
     virtual std::size_t broker_max_packet() const noexcept = 0;
     // The version of the connection (or of the next attempt).

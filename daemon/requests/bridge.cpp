@@ -298,6 +298,7 @@ void bridge::on_request(const project_config& project, const std::string& client
                                               : std::string(),
                         req.id, request_limit, cfg_->mqtt.max_packet);
     sender.set_properties(msg.correlation, cfg_->mqtt.chunk_expiry_s);
+    sender.set_text_qos(cfg_->mqtt.text_qos);
     if (!sender.feasible()) {
         metrics_.on_rejected(protocol::error_code::bad_request);
         reply_error(topic, client, req.id,

@@ -97,6 +97,8 @@ void bridge::on_resume(const project_config& project, const std::string& client,
                 mqtt_.publish(held.topic, std::move(p), cfg_->mqtt.qos, false,
                               held.correlation.empty() ? nullptr : &props);
             }
+            if (const auto it = active_.find(k); it != active_.end())
+                it->second->replay_queued();
             return;
         }
         case replay_store::outcome::evicted:

@@ -25,6 +25,9 @@ public:
     // events and raw text expire after chunk_expiry_s (0: never). Call before the first send.
     void set_properties(std::string correlation, std::uint32_t chunk_expiry_s);
 
+    // The QoS of the raw text (the events' QoS unless set). Call before the first send.
+    void set_text_qos(int qos) noexcept;
+
     // The packet limit in force now: request, configuration and broker, the smallest.
     std::size_t limit() const noexcept;
     // Whether every event of this request can be sent within limit().
@@ -33,7 +36,11 @@ public:
     // Encodes the event with the next seq and publishes it (as frags when it does not fit).
     // Returns false when it cannot be sent within the limit at all.
     bool send(std::string_view type, const std::function<std::string(std::uint64_t)>& encode);
-    // Publishes text as chunk events (and on the text topic); counts them into chunks.
+    // Publishes text as chunk events (and on the text topic); counts them into chunks. Text
+    // that comes while the last chunk event of the same kind (text or reasoning) still waits
+    // to be handed to the client library joins that chunk as far as the packet limit allows
+    // (see join_last_chunk): under load fewer, fuller messages; when nothing waits, each piece
+    // goes out at once. No chunk is joined after another event.
     bool send_text(std::string_view text, bool reasoning, std::uint64_t& chunks);
 
     // The old deployment's format: text is gathered, "done" publishes it as one plain message,
@@ -65,6 +72,9 @@ public:
     // terminal takes before the terminal. ended() tells the journal the terminal was handed over.
     void record_in(request_journal& journal, std::string project, std::string client);
     void ended();
+    // Text that comes next starts a chunk of its own: a replay was queued behind the last chunk,
+    // and the copy of that chunk in the replay must stay what the device keeps under its seq.
+    void stop_joining() noexcept { last_.ticket = 0; }
 
     const std::string& id() const noexcept { return id_; }
     const std::string& topic() const noexcept { return topic_; }
@@ -74,11 +84,14 @@ private:
     // Chunk events carry the most properties: other events on topic_ get the same budget.
     std::size_t payload_budget(const std::string& topic,
                                const publish_properties& props) const noexcept;
+    // The same for the raw text topic, at its own QoS.
+    std::size_t text_budget() const noexcept;
     // Properties of event messages (other than chunks), chunk events and raw text.
     const publish_properties* event_props() const noexcept;
 
     publisher& mqtt_;
     int qos_;
+    int text_qos_;
     std::string topic_;
     std::string text_topic_;  // empty: no raw text
     std::string id_;
@@ -91,8 +104,27 @@ private:
     // Writes the seq a terminal sent now would carry to the journal, before a publish.
     void record_seq(std::uint64_t next_seq);
 
-    // Publishes one event payload of seq on the response topic, held for resume first.
-    void publish_event(std::uint64_t seq, std::string payload, const publish_properties* props);
+    // Publishes one event payload of seq on the response topic, held for resume first; returns
+    // its ticket.
+    std::uint64_t publish_event(std::uint64_t seq, std::string payload,
+                                const publish_properties* props);
+    // The last chunk event published and its raw text twin, kept while text may join them.
+    struct last_chunk {
+        std::uint64_t ticket = 0;  // 0: nothing to join (none yet, or another event followed)
+        std::uint64_t seq = 0;
+        bool reasoning = false;
+        std::string text;
+        std::size_t payload_size = 0;
+        std::uint64_t twin_ticket = 0;  // 0: no twin on the text topic
+        std::string twin_text;
+    };
+    // Appends the longest start of text (whole characters) that fits the packet limit (and
+    // join_limit) to the last chunk while it still waits, re-encoded under its own seq, and the
+    // same to its twin when that waits too (else that start goes to the text topic as a message of
+    // its own). Returns how many bytes of text were joined; 0 when the last chunk was handed over,
+    // is of the other kind or is full. Every change to a chunk already numbered happens here.
+    std::size_t join_last_chunk(std::string_view text, bool reasoning);
+    last_chunk last_;
 
     bool legacy_ = false;
     replay_store* replay_ = nullptr;

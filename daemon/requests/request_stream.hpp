@@ -59,6 +59,9 @@ public:
     // Ends with an error event (shutting_down, overloaded, ...).
     void fail(protocol::error err);
 
+    // A replay of this request's events was queued (a resume): see event_sender::stop_joining.
+    void replay_queued() noexcept { sender_.stop_joining(); }
+
     bool finished() const noexcept { return finished_; }
     const std::string& client() const noexcept { return client_; }
     const std::string& id() const noexcept { return req_.id; }

@@ -30,6 +30,11 @@ TEST_SUITE("streaming") {
                                                               << s.raw_text().size() << " of "
                                                               << text.size() << " bytes");
         CHECK(s.raw_text() == text);
+        // The raw text goes at QoS 0 by default, the events at QoS 1.
+        for (const auto& m : s.text_messages)
+            CHECK(m.qos == 0);
+        for (const auto& m : s.messages)
+            CHECK(m.qos == 1);
 
         auto up = st.llm.last_request();
         INFO("upstream request: " << up.dump());

@@ -109,6 +109,7 @@ void check_defaults(const llmb::config& c) {
     CHECK(c.mqtt.url == "tcp://127.0.0.1:1883");
     CHECK(c.mqtt.version == llmb::protocol::version_choice::automatic);
     CHECK(c.mqtt.qos == 1);
+    CHECK(c.mqtt.text_qos == 0);
     CHECK(c.mqtt.max_packet == 268435455);
     REQUIRE(c.backends.size() == 1);
     CHECK(c.backends[0].name == "default");
@@ -230,6 +231,7 @@ TEST_CASE("config: enumerations") {
     check_error("log_level: verbose\n", "log_level", "verbose",
                 "must be one of trace, debug, info, warn, error");
     check_error("mqtt:\n  qos: 2\n", "mqtt.qos", "2", "from 0 to 1");
+    check_error("mqtt:\n  text_qos: 2\n", "mqtt.text_qos", "2", "from 0 to 1");
 
     const auto c = parse_ok(
         "mqtt:\n  version: 3.1.1\nprojects:\n  - thinking: off\n  - prefix: b\n    thinking: on\n"
@@ -604,6 +606,7 @@ TEST_CASE("config: the example file parses and holds what it shows") {
     CHECK(c.mqtt.version == llmb::protocol::version_choice::automatic);
     CHECK(c.mqtt.keep_alive_s == 30);
     CHECK(c.mqtt.text_topic);
+    CHECK(c.mqtt.text_qos == 0);
     REQUIRE(c.backends.size() == 1);
     CHECK(c.backends[0].name == "local");
     CHECK(c.backends[0].url == "http://127.0.0.1:8080");

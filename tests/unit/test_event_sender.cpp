@@ -12,54 +12,14 @@
 
 #include "protocol/envelope.hpp"
 #include "protocol/packet.hpp"
+#include "recording_publisher.hpp"
 
 namespace {
 
 using json = nlohmann::json;
 using llmb::protocol::mqtt_version;
 
-struct sent {
-    std::string topic;
-    std::string payload;
-    int qos;
-    std::optional<llmb::publish_properties> props;
-};
-
-// Sizes packets like the broker connection does (mqtt_link::properties_size) and keeps them.
-class recording_publisher final : public llmb::publisher {
-public:
-    std::vector<sent> messages;
-    std::size_t broker_limit = 0;
-    mqtt_version v = mqtt_version::v5;
-
-    void publish(std::string topic, std::string payload, int qos, bool,
-                 const llmb::publish_properties* props) override {
-        messages.push_back(
-            {std::move(topic), std::move(payload), qos,
-             props ? std::optional<llmb::publish_properties>(*props) : std::nullopt});
-    }
-    std::size_t broker_max_packet() const noexcept override { return broker_limit; }
-    mqtt_version version() const noexcept override { return v; }
-    std::size_t properties_size(const llmb::publish_properties& p) const noexcept override {
-        if (v != mqtt_version::v5)
-            return 0;
-        return llmb::protocol::publish_properties_size(p.correlation.size(), p.expiry_s != 0);
-    }
-    std::uint64_t last_ticket() const noexcept override { return messages.size(); }
-
-    std::size_t packet_size(const sent& m) const {
-        return llmb::protocol::publish_packet_size(
-            m.topic.size(), m.payload.size(), m.props ? properties_size(*m.props) : 0, m.qos, v);
-    }
-    std::vector<sent> on(const std::string& topic) const {
-        std::vector<sent> out;
-        for (const auto& m : messages) {
-            if (m.topic == topic)
-                out.push_back(m);
-        }
-        return out;
-    }
-};
+using llmb::test::recording_publisher;
 
 const std::string events_topic = "llm/p/c/r7/events";
 const std::string text_topic = "llm/p/c/r7/text";
@@ -175,6 +135,27 @@ TEST_CASE("event_sender: the raw text topic gets the same slices, within its own
         joined += raw[i].payload;
     }
     CHECK(joined == text);
+}
+
+TEST_CASE("event_sender: the raw text goes at its own QoS") {
+    recording_publisher pub;
+    const std::size_t limit = 150;
+    auto s = make_sender(pub, limit, text_topic);  // events at QoS 1
+    s.set_text_qos(0);
+    const std::string text = mixed_text();
+    std::uint64_t chunks = 0;
+    REQUIRE(s.send_text(text, false, chunks));
+    const auto raw = pub.on(text_topic);
+    REQUIRE(!raw.empty());
+    std::string joined;
+    for (const auto& m : raw) {
+        CHECK(m.qos == 0);
+        CHECK(pub.packet_size(m) <= limit);
+        joined += m.payload;
+    }
+    CHECK(joined == text);
+    for (const auto& m : pub.on(events_topic))
+        CHECK(m.qos == 1);
 }
 
 TEST_CASE("event_sender: other events that do not fit go out as frags") {

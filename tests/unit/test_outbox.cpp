@@ -283,3 +283,64 @@ TEST_CASE("outbox: the properties count on MQTT 5 only") {
           llmb::protocol::publish_packet_size(1, 100, 24, 1, mqtt_version::v5));
     CHECK(o.oversize(mqtt_version::v5) > 120);
 }
+
+TEST_CASE("outbox: a waiting message can be amended, one handed over cannot") {
+    outbox o(4096, 1024);
+    o.set_receive_maximum(1);
+    const auto a = o.enqueue(msg("a"));
+    const auto b = o.enqueue(msg("b"));
+    const auto c = o.enqueue(msg("c"));
+    const auto first = pump(o);
+    REQUIRE(first.payloads == strings({"a"}));
+    CHECK(o.bytes() == 6);          // three of topic "t" and one byte each
+    CHECK_FALSE(o.amend(a, "a2"));  // on its way: the broker may have it already
+    CHECK(o.bytes() == 6);
+    CHECK(o.amend(b, "b joined"));
+    CHECK(o.bytes() == 13);
+    CHECK(o.amend(b, "bb"));  // again, shorter
+    CHECK(o.bytes() == 7);
+    CHECK_FALSE(o.amend(c + 1, "unknown"));
+    CHECK(o.last_ticket() == c);  // amending takes no ticket
+    o.acknowledged(first.ids[0]);
+    const auto second = pump(o);
+    REQUIRE(second.payloads == strings({"bb"}));  // in its place, before c
+    CHECK_FALSE(o.amend(b, "late"));
+    CHECK(o.amend(c, "cc"));
+    o.acknowledged(second.ids[0]);
+    CHECK(pump(o).payloads == strings({"cc"}));
+    o.acknowledged(second.ids[0] + 1);
+    CHECK(o.drained());
+    CHECK(o.bytes() == 0);
+    CHECK(o.settled_through() == c);
+}
+
+TEST_CASE("outbox: amending finds its message after pushes at the front and republishing") {
+    outbox o(4096, 1024);
+    o.set_receive_maximum(2);
+    o.enqueue(msg("a"));
+    o.enqueue(msg("b"));
+    const auto c = o.enqueue(msg("c"));
+    const auto d = o.enqueue(msg("d"));
+    const auto online = o.enqueue(msg("online"), true);
+    REQUIRE(pump(o).payloads == strings({"online", "a"}));
+    const auto e = o.enqueue(msg("e"));
+    CHECK(o.republish_unacknowledged() == 2);  // online and a wait again, at the front
+    CHECK_FALSE(o.amend(online, "x"));         // handed over once: it stays as it is
+    CHECK(o.amend(c, "c2"));
+    CHECK(o.amend(e, "e2"));
+    const auto early = o.enqueue(msg("early"), true);
+    CHECK(o.amend(early, "early2"));
+    CHECK(o.amend(d, "d2"));
+    o.set_receive_maximum(10);
+    CHECK(pump(o).payloads == strings({"early2", "online", "a", "b", "c2", "d2", "e2"}));
+}
+
+TEST_CASE("outbox: a message dropped as too large cannot be amended") {
+    outbox o(4096, 1024);
+    o.limit_packet_size(20);
+    const auto big = o.enqueue(msg(std::string(40, 'x')));
+    REQUIRE(o.oversize(mqtt_version::v5) != 0);
+    o.drop_next();
+    CHECK_FALSE(o.amend(big, "small"));
+    CHECK(o.bytes() == 0);
+}
