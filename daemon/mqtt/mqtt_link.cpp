@@ -96,6 +96,7 @@ void mqtt_link::make_client() {
     mqtt::create_options create(version, 1 << 20);
     client_ =
         std::make_unique<mqtt::async_client>(settings_.uri, settings_.client_id, create, nullptr);
+    keep_paho_trace_to_errors();
 
     conn_opts_ = make_connect_options(settings_, v5, static_cast<int>(max_client_inflight));
 

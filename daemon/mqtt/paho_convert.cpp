@@ -1,6 +1,9 @@
 #include "daemon/mqtt/paho_convert.hpp"
 
+#include <MQTTAsync.h>
+
 #include <cstdint>
+#include <cstdlib>
 #include <utility>
 
 namespace llmb {
@@ -132,6 +135,11 @@ mqtt::message_ptr to_paho(const outbound_message& m, bool v5) {
         msg->set_properties(std::move(props));
     }
     return msg;
+}
+
+void keep_paho_trace_to_errors() {
+    if (std::getenv("MQTT_C_CLIENT_TRACE") == nullptr)
+        MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
 }
 
 std::string refusal_words(int code) {

@@ -49,6 +49,13 @@ inbound_message to_inbound(const mqtt::message& msg);
 // m as a Paho message, with its MQTT 5 properties when v5.
 mqtt::message_ptr to_paho(const outbound_message& m, bool v5);
 
+// Paho C (as built by distributions, without HIGH_PERFORMANCE) records every entry to and exit
+// from its functions, and a formatted line per packet, in an in-memory trace under one lock that
+// all its threads share: about a sixth of the bridge's instructions when it relays at full
+// speed. This keeps that trace to errors, unless MQTT_C_CLIENT_TRACE asks for the library's
+// trace. Process-wide; call it after a client is created.
+void keep_paho_trace_to_errors();
+
 // Why the broker refused a connection: a CONNACK return code (3.1.1) or reason code (5) in words.
 std::string refusal_words(int code);
 

@@ -101,8 +101,9 @@ int run(const options& o) {
     rep.streams = o.streams;
     rep.machine = machine_info(fd_limit);
     rep.options = {{"repeats", o.repeats}, {"streams", o.streams}, {"scale", o.scale},
-                   {"chunks", o.chunks},   {"pace_s", o.pace_s},   {"idle_s", o.idle_s},
-                   {"smoke", o.smoke},     {"bridge", o.bridge},   {"qos", o.qos}};
+                   {"chunks", o.chunks},   {"pace_s", o.pace_s},   {"requests", o.requests},
+                   {"idle_s", o.idle_s},   {"smoke", o.smoke},     {"bridge", o.bridge},
+                   {"qos", o.qos}};
     rep.median = [&](const std::string& k) { return s.median_of(k); };
     rep.samples = s.to_json();
     rep.scale = scales;

@@ -73,6 +73,7 @@ void mqtt_peer::subscribe(const std::vector<std::string>& filters, std::size_t f
         counts_ = arrivals{};
         first_ = first;
         state_.assign(count, 0);
+        started_ns_.assign(count, 0);
         latencies_.clear();
     }
     for (const auto& f : filters) {
@@ -132,6 +133,11 @@ arrivals mqtt_peer::counts() const {
     return counts_;
 }
 
+std::int64_t mqtt_peer::first_chunk_ns(std::size_t k) const {
+    std::lock_guard lock(mu_);
+    return k >= first_ && k - first_ < started_ns_.size() ? started_ns_[k - first_] : 0;
+}
+
 std::vector<std::int64_t> mqtt_peer::take_latencies() {
     std::lock_guard lock(mu_);
     return std::move(latencies_);
@@ -163,6 +169,7 @@ void mqtt_peer::on_message(std::string_view topic, std::string_view payload) {
             for_each_stamp(payload, [&](std::int64_t at) { latencies_.push_back(now - at); });
         if (*state == 0) {
             *state = 1;
+            started_ns_[*k - first_] = now;
             ++counts_.started;
             ++counts_.streaming;
             changed_.notify_all();

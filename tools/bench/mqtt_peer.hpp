@@ -64,6 +64,9 @@ public:
     bool wait_started(std::size_t n, std::chrono::milliseconds timeout);
 
     arrivals counts() const;
+    // When the first chunk of request r<k> arrived (CLOCK_REALTIME ns); 0 when none has, or when
+    // k is not a request of the subscription.
+    std::int64_t first_chunk_ns(std::size_t k) const;
     // The latency samples so far (arrival minus stamp, ns), moved out.
     std::vector<std::int64_t> take_latencies();
 
@@ -83,7 +86,8 @@ private:
     arrivals counts_;
     std::vector<std::string> filters_;
     std::size_t first_ = 0;
-    std::vector<std::uint8_t> state_;  // per request: 0 nothing yet, 1 streaming, 2 ended
+    std::vector<std::uint8_t> state_;       // per request: 0 nothing yet, 1 streaming, 2 ended
+    std::vector<std::int64_t> started_ns_;  // per request: when its first chunk arrived
     std::vector<std::int64_t> latencies_;
 };
 

@@ -20,13 +20,16 @@ bench.png when gnuplot is installed, to the output directory.
   --scale LIST       concurrent streams the scale measurement tries (default 1000,5000,10000)
   --chunks N         chunks per throughput measurement (default 100000)
   --pace-s S         length of a paced latency measurement in seconds (default 3)
+  --requests N       requests of the per-request measurement, one at a time, 64 paced tokens
+                     each, through the bridge and as many straight to the mock server
+                     (default 200)
   --scale-s S        how long each stream of the scale measurement lasts (default 12): longer
                      than it takes to start them all
   --idle-s S         idle CPU measured over S seconds (default 30)
   --qos 0|1          QoS of the bridge's response events and of the broker-alone messages
                      (default 1, the bridge's default)
   --only LIST        run only these phases: ceilings, relay, latency, coalescing, sessions,
-                     scale
+                     per_request, scale
   --bridge PATH      the llm-mqtt-bridge binary to measure (default: the one built with this
                      benchmark), e.g. one built from other code, for a before/after comparison
   --smoke            a quick run that checks the benchmark works (about 40 s): one repeat,
@@ -78,6 +81,8 @@ std::optional<options> parse_options(int argc, char** argv) {
             o.scale = parse_list(value());
         } else if (arg == "--chunks") {
             o.chunks = std::stoul(value());
+        } else if (arg == "--requests") {
+            o.requests = std::max<std::size_t>(1, std::stoul(value()));
         } else if (arg == "--pace-s") {
             o.pace_s = std::stod(value());
         } else if (arg == "--idle-s") {
@@ -94,6 +99,7 @@ std::optional<options> parse_options(int argc, char** argv) {
             o.scale = {200, 500};
             o.chunks = 5000;
             o.pace_s = 0.7;
+            o.requests = 20;
             o.idle_s = 2;
             o.scale_s = 2;
         } else if (arg == "--qos") {

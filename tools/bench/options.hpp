@@ -18,6 +18,7 @@ struct options {
     std::vector<std::size_t> scale{1000, 5000, 10000};
     std::size_t chunks = 100000;
     double pace_s = 3;
+    std::size_t requests = 200;  // of the per-request measurement, one at a time
     double idle_s = 30;
     double scale_s = 12;          // how long each stream of the scale measurement lasts
     int qos = 1;                  // of the bridge's chunks and of the broker-alone messages

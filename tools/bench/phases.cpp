@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "ceiling.hpp"
+#include "per_request.hpp"
 #include "sse_reader.hpp"
 
 namespace llmb::bench {
@@ -148,10 +149,14 @@ void run_repeat(bench_env& env, const options& o, int repeat, samples& s) {
         sessions_phase(env, o, tag, repeat, s);
     }
 
-    if (!o.wanted("relay") && !o.wanted("latency") && !o.wanted("coalescing")) {
+    if (!o.wanted("relay") && !o.wanted("latency") && !o.wanted("coalescing") &&
+        !o.wanted("per_request")) {
         return;
     }
     auto br = env.start_bridge();
+    if (o.wanted("per_request")) {
+        per_request(env, *br, o.requests, tag, s);
+    }
     for (std::size_t n : o.streams) {
         if (o.wanted("relay")) {
             const std::size_t per = std::max<std::size_t>(1, o.chunks / n);

@@ -170,7 +170,27 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
                             fmt(m("broker", n, "cpu_us_per_chunk"), 2),
                             fmt(m("broker", n, "clients_cpu_us_per_chunk"), 2)});
     }
+    // One request at a time of a server paced like a real one (the per-request measurement).
+    const bool per_request = m("per_request", 1, "requests_per_s") > 0;
+    table pr{
+        "Per request at concurrency 1: 64 tokens at 850 tokens/s, one request at a time" + of_runs,
+        {"requests/s", "bridge CPU ms/request", "CPU us/token", "PUBLISH/request", "TTFT p50 ms",
+         "TTFT p99 ms", "direct p50 ms", "direct p99 ms", "added p50 ms", "added p99 ms"},
+        {}};
+    if (per_request) {
+        auto v = [&](const char* metric, int decimals) {
+            return fmt(m("per_request", 1, metric), decimals);
+        };
+        pr.rows.push_back(
+            {v("requests_per_s", 1), fmt(m("per_request", 1, "cpu_us_per_request") / 1e3, 2),
+             v("cpu_us_per_token", 1), v("publishes_per_request", 1), v("ttft_p50_ms", 2),
+             v("ttft_p99_ms", 2), v("direct_ttft_p50_ms", 2), v("direct_ttft_p99_ms", 2),
+             v("added_ttft_p50_ms", 2), v("added_ttft_p99_ms", 2)});
+    }
     tables.push_back(thr);
+    if (per_request) {
+        tables.push_back(pr);
+    }
     if (!mc.rows.empty()) {
         tables.push_back(mc);
     }
@@ -243,6 +263,14 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
                            fmt(m("relay", 100, "cpu_us_per_chunk"), 2) + " us",
                            m("relay", 100, "cpu_us_per_chunk") <= 10});
     }
+    if (per_request) {
+        const double cpu_ms = m("per_request", 1, "cpu_us_per_request") / 1e3;
+        const double added = m("per_request", 1, "added_ttft_p50_ms");
+        targets.push_back({"bridge CPU per 64-token request at concurrency 1", "<= 4 ms", cpu_ms,
+                           fmt(cpu_ms, 2) + " ms", cpu_ms <= 4});
+        targets.push_back({"first token added by the bridge at concurrency 1, p50", "<= 1 ms",
+                           added, fmt(added, 2) + " ms", added <= 1});
+    }
     if (has(1000)) {
         for (const char* load : {"latency_light", "latency"}) {
             const double p99 = m(load, 1000, "p99_ms");
@@ -291,6 +319,16 @@ void report::write(const std::filesystem::path& dir, std::ostream& out) const {
     j["options"] = options;
     j["seconds"] = seconds;
     j["samples"] = samples;
+    if (per_request) {
+        json pj = json::object();
+        for (const char* metric :
+             {"requests_per_s", "cpu_us_per_request", "cpu_us_per_token", "publishes_per_request",
+              "broker_cpu_us_per_request", "ttft_p50_ms", "ttft_p99_ms", "direct_ttft_p50_ms",
+              "direct_ttft_p99_ms", "added_ttft_p50_ms", "added_ttft_p99_ms"}) {
+            pj[metric] = m("per_request", 1, metric);
+        }
+        j["per_request"] = pj;
+    }
     for (std::size_t n : streams) {
         j["throughput"].push_back(
             {{"streams", n},

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark in one command: installs missing packages, builds (build/, RelWithDebInfo)
-# and runs llm-mqtt-bench with the given options (--help lists them). About 7 minutes on 2
+# and runs llm-mqtt-bench with the given options (--help lists them). About 8 minutes on 2
 # cores; --smoke takes about 40 s.
 set -euo pipefail
 

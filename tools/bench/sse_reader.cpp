@@ -50,6 +50,14 @@ std::size_t on_data(char* data, std::size_t size, std::size_t n, void* user) {
     return size * n;
 }
 
+// The chat request for `tokens` stamped tokens delay_us apart (0: at full speed).
+std::string chat_body(std::size_t tokens, std::int64_t delay_us) {
+    return "{\"model\":\"bench\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
+           "\"#mock stamp tokens=" +
+           std::to_string(tokens) + (delay_us > 0 ? " delay_us=" + std::to_string(delay_us) : "") +
+           "\"}]}";
+}
+
 }  // namespace
 
 sse_result read_streams(const std::string& base_url, std::size_t streams, std::size_t tokens,
@@ -57,11 +65,7 @@ sse_result read_streams(const std::string& base_url, std::size_t streams, std::s
     sse_result result;
     result.latencies.reserve(streams * tokens);
     const std::string url = base_url + "/v1/chat/completions";
-    const std::string body =
-        "{\"model\":\"bench\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
-        "\"#mock stamp tokens=" +
-        std::to_string(tokens) + (delay_us > 0 ? " delay_us=" + std::to_string(delay_us) : "") +
-        "\"}]}";
+    const std::string body = chat_body(tokens, delay_us);
 
     CURLM* multi = curl_multi_init();
     if (multi == nullptr) {
@@ -108,6 +112,45 @@ sse_result read_streams(const std::string& base_url, std::size_t streams, std::s
     curl_slist_free_all(headers);
     curl_multi_cleanup(multi);
     return result;
+}
+
+std::vector<std::int64_t> first_token_times(const std::string& base_url, std::size_t requests,
+                                            std::size_t tokens, std::int64_t delay_us) {
+    const std::string url = base_url + "/v1/chat/completions";
+    const std::string body = chat_body(tokens, delay_us);
+    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> easy(curl_easy_init(), curl_easy_cleanup);
+    std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
+        curl_slist_append(nullptr, "Content-Type: application/json"), curl_slist_free_all);
+    if (!easy || !headers) {
+        throw std::runtime_error("curl_easy_init failed");
+    }
+    CURL* e = easy.get();
+    curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30'000L);
+    std::vector<std::int64_t> times;
+    times.reserve(requests);
+    for (std::size_t i = 0; i < requests; ++i) {
+        sse_result r;
+        transfer t;
+        t.result = &r;
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+        const std::int64_t sent = realtime_ns();
+        const CURLcode rc = curl_easy_perform(e);
+        long status = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        if (rc != CURLE_OK || status != 200 || r.deltas != tokens) {
+            throw std::runtime_error(
+                "direct request " + std::to_string(i) + " failed: " + curl_easy_strerror(rc) +
+                ", HTTP " + std::to_string(status) + ", " + std::to_string(r.deltas) + " deltas");
+        }
+        times.push_back(r.first_ns - sent);
+    }
+    return times;
 }
 
 }  // namespace llmb::bench

@@ -26,4 +26,11 @@ struct sse_result {
 sse_result read_streams(const std::string& base_url, std::size_t streams, std::size_t tokens,
                         std::int64_t delay_us, std::chrono::milliseconds timeout);
 
+// One request at a time (closed loop) on one kept-alive connection: `requests` streams of
+// `tokens` stamped tokens each, delay_us apart, each read to its end. The time from sending each
+// request to reading its first stamped delta (ns), as a client talking to the server directly
+// sees it. Throws std::runtime_error when a transfer fails.
+std::vector<std::int64_t> first_token_times(const std::string& base_url, std::size_t requests,
+                                            std::size_t tokens, std::int64_t delay_us);
+
 }  // namespace llmb::bench
