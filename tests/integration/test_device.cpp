@@ -73,9 +73,10 @@ TEST_SUITE("device") {
             done_frags += event["type"] == "frag" && event["of"] == "done" ? 1U : 0U;
         }
         CHECK(done_frags >= 2);
-        // A token per chunk, except the long word: split into several chunks to fit.
+        // The long word alone needs three chunks within 256-byte packets (how many tokens share
+        // a chunk depends on the load: text joins a chunk that still waits to go out).
         const auto& done = s.last();
-        CHECK(s.count("chunk") > done["usage"]["completion_tokens"].get<std::size_t>());
+        CHECK(s.count("chunk") >= 3);
         // What the library's done callback gave: done.bytes matched, and its duration_ms.
         CHECK(err.find("bytes " + done["bytes"].dump() + " (all received)") != std::string::npos);
         CHECK(done["duration_ms"].get<int>() >= 300);
