@@ -83,6 +83,27 @@ TEST_SUITE("device") {
         CHECK(err.find("duration_ms " + done["duration_ms"].dump() + "\n") != std::string::npos);
     }
 
+    TEST_CASE("the C library on Paho C resumes after its broker restarted mid-answer") {
+        stack st;  // a broker without persistence: the restart forgets llmb-ask's subscription
+        // 300 pieces of 4 bytes 10 ms apart: 3 s of answer, so the restart falls inside it.
+        const std::string text = numbered_text(1200);
+        process ask("llmb-ask-resume",
+                    llmb_ask(st, "c-dev3", "m1", mock_prompt("echo piece=4 delay_ms=10", text)),
+                    st.dir.path());
+        REQUIRE_MESSAGE(wait_until([&] { return !ask.stdout_text().empty(); }, 15s),
+                        "llmb-ask printed no text within 15 s; stderr: " << ask.stderr_text());
+        st.mqtt.stop();
+        st.mqtt.start();
+        const auto code = ask.wait_exit(30s);
+        REQUIRE_MESSAGE(code.has_value(), "llmb-ask did not exit within 30 s");
+        const auto err = ask.stderr_text();
+        INFO("stderr: " << err);
+        CHECK(err.find("resuming from seq") != std::string::npos);
+        CHECK(*code == 0);
+        CHECK(ask.stdout_text() == text);
+        CHECK(st.mqtt.starts() == 2);
+    }
+
     TEST_CASE("the C library on Paho C reports an error event and exits 1") {
         stack st;
         process ask("llmb-ask-fault", llmb_ask(st, "c-dev2", "e1", mock_prompt("fault=http_500")),

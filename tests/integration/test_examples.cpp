@@ -1,5 +1,6 @@
 // The device examples in tools/examples/ against the real bridge: the Python client prints the
-// answer exactly, reports an error event and cancels on Ctrl-C.
+// answer exactly, reports an error event, resumes after its broker restarted and cancels on
+// Ctrl-C.
 #include <csignal>
 #include <cstdlib>
 #include <optional>
@@ -99,6 +100,31 @@ TEST_SUITE("examples") {
         CHECK(ask.stdout_text().empty());
         CHECK(err.find("upstream_error") != std::string::npos);
         CHECK(err.find("retryable") != std::string::npos);
+    }
+
+    TEST_CASE("ask.py resumes after its broker restarted mid-answer and prints it exactly") {
+        const auto python = python_or_skip();
+        if (!python)
+            return;
+        stack st;  // a broker without persistence: the restart forgets ask.py's subscription
+        // 300 pieces of 4 bytes 10 ms apart: 3 s of answer, so the restart falls inside it.
+        const std::string text = numbered_text(1200);
+        process ask("ask-py-resume",
+                    ask_py(*python, st, "py4", "m1",
+                           mock_prompt("echo piece=4 delay_ms=10", text)),
+                    st.dir.path());
+        REQUIRE_MESSAGE(wait_until([&] { return !ask.stdout_text().empty(); }, 15s),
+                        "ask.py printed no text within 15 s; stderr: " << ask.stderr_text());
+        st.mqtt.stop();
+        st.mqtt.start();
+        const auto code = ask.wait_exit(30s);
+        REQUIRE_MESSAGE(code.has_value(), "ask.py did not exit within 30 s");
+        const auto err = ask.stderr_text();
+        INFO("stderr: " << err);
+        CHECK(err.find("resuming from seq") != std::string::npos);
+        CHECK(*code == 0);
+        CHECK(ask.stdout_text() == text);
+        CHECK(st.mqtt.starts() == 2);
     }
 
     TEST_CASE("ask.py cancels on SIGINT and exits after the cancelled done") {

@@ -2,9 +2,11 @@
 """Ask llm-mqtt-bridge one question and print the answer as it streams in.
 
 A device-side client in one file, on paho-mqtt (1.6 or 2.x) and the standard library; the events
-are described in protocol/PROTOCOL.md. Exit codes, as `llm-mqtt ask`: 0 answered, 1 error event,
-2 broker unreachable, refused or lost, 3 events lost, byte count wrong or no answer in time,
-130 cancelled (Ctrl-C).
+are described in protocol/PROTOCOL.md. When the connection drops mid-answer it connects again
+(clean session), subscribes again and asks the bridge to resume the stream from the first seq it
+lacks. Exit codes, as `llm-mqtt ask`: 0 answered, 1 error event (`gone`: the bridge no longer
+holds the answer), 2 broker unreachable or refused, 3 events lost, byte count wrong or no answer
+in time, 130 cancelled (Ctrl-C).
 
     ask.py --host 127.0.0.1 --client dev1 --max-packet 256 "Why is the sky blue?"
 """
@@ -18,6 +20,7 @@ import time
 import paho.mqtt.client as mqtt
 
 CANCEL_WAIT_S = 10  # after a cancel, how long to wait for the bridge's terminal event
+RECONNECT_S = 0.5  # between attempts to connect again after the connection dropped
 
 
 def warn(text):
@@ -32,13 +35,18 @@ class Stream:
     def __init__(self, rid):
         self.id, self.next_seq, self.text, self.lost = rid, 0, bytearray(), False
         self.early, self.frags = {}, []
+        # After a resume, live events may come before the replay of what was missed: a gap is
+        # then no loss until the replay has reached next_seq.
+        self.resuming = False
 
     def take(self, msg):
         """Takes one message as it arrived; returns the events now due, in seq order."""
         if msg["seq"] < self.next_seq or msg["seq"] in self.early:
             return []  # a QoS 1 repeat
         self.early[msg["seq"]] = msg
-        if self.next_seq not in self.early and any(
+        if msg["seq"] == self.next_seq:
+            self.resuming = False
+        if not self.resuming and self.next_seq not in self.early and any(
                 m["type"] in ("done", "error") or m.get("of") in ("done", "error")
                 for m in self.early.values()):
             # Nothing follows a terminal, so what is missing before it will never come.
@@ -121,14 +129,22 @@ def main():
         if rc != 0:
             warn(f"the broker refused the connection: {mqtt.connack_string(rc)}")
             st["code"] = 2
-        elif not st["asked"]:
-            # Subscribe before asking: events published before the subscription are not kept.
+        else:
+            # Subscribe before asking (events published before the subscription are not kept),
+            # and again on every reconnect: a clean session starts with no subscription.
             c.subscribe(f"{a.prefix}/response/{a.client}/{a.id}", qos=1)
 
     def on_subscribe(c, *_):
         if not st["asked"]:
             st["asked"] = True
             c.publish(f"{a.prefix}/request/{a.client}", json.dumps(request), qos=1)
+        else:
+            # Back after a drop: the bridge publishes the stream again from the first seq this
+            # client lacks, then it goes on live (repeats are dropped by seq).
+            warn(f"resuming from seq {stream.next_seq}")
+            stream.resuming = True
+            resume = {"id": a.id, "from_seq": stream.next_seq}
+            c.publish(f"{a.prefix}/resume/{a.client}", json.dumps(resume), qos=1)
 
     def on_message(_c, _userdata, msg):
         for ev in stream.take(json.loads(msg.payload)):
@@ -152,9 +168,18 @@ def main():
             client.publish(f"{a.prefix}/cancel/{a.client}", json.dumps({"id": a.id}), qos=1)
             deadline, cancelled = min(deadline, time.monotonic() + CANCEL_WAIT_S), True
         if client.loop(timeout=0.1) != mqtt.MQTT_ERR_SUCCESS:
-            warn("the connection to the broker was lost")
-            st["code"] = 2
-        elif time.monotonic() > deadline:
+            if not st["asked"]:
+                warn("the connection to the broker was lost")
+                st["code"] = 2
+                break
+            warn("the connection to the broker was lost: connecting again")
+            while time.monotonic() < deadline and not interrupts:
+                try:
+                    client.reconnect()  # on_connect subscribes, on_subscribe resumes
+                    break
+                except OSError:
+                    time.sleep(RECONNECT_S)
+        if time.monotonic() > deadline:
             warn("no end of the answer in time")
             st["code"] = 130 if cancelled else 3
     client.disconnect()
