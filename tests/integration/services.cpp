@@ -280,6 +280,17 @@ stack::stack(stack_options opts)
       llm(dir, opts.mock_args),
       br(dir, mqtt, llm_url_for(opts, llm), opts.bridge) {}
 
+config_stack::config_stack(const std::string& yaml)
+    : mqtt(dir), llm(dir), br(dir, mqtt, llm.url(), options(yaml)) {}
+
+bridge_options config_stack::options(const std::string& yaml) {
+    const auto path = dir.file("bridge.yaml");
+    write_file(path, yaml);
+    bridge_options o;
+    o.config = path;
+    return o;
+}
+
 limits_stack::limits_stack(const std::string& backend_keys, const std::string& rest)
     : mqtt(dir), llm(dir), br(dir, mqtt, "", options(backend_keys, rest)) {}
 

@@ -156,6 +156,20 @@ struct stack {
     bridge br;
 };
 
+// A broker, a mock server and a bridge with a configuration file that holds yaml (besides the
+// broker and the LLM server, which the command line names).
+struct config_stack {
+    explicit config_stack(const std::string& yaml);
+
+    test_dir dir;
+    broker mqtt;
+    mock_llm llm;
+    bridge br;
+
+private:
+    bridge_options options(const std::string& yaml);
+};
+
 // A broker, a mock server and a bridge configured by a file of mqtt and backend lines plus
 // `backend_keys` (further keys of the one backend, each "    key: value\n") and `rest`
 // (further top-level sections).

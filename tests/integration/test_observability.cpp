@@ -19,22 +19,9 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 // A broker, a mock server and a bridge whose config file publishes metrics every second.
-struct metrics_stack {
-    metrics_stack() : mqtt(dir), llm(dir), br(dir, mqtt, llm.url(), options()) {}
-
-    bridge_options options() {
-        const auto path = dir.file("bridge.yaml");
-        // interval_s: 1 (default 10): each test waits for a metrics message after its requests.
-        write_file(path, "metrics:\n  interval_s: 1\n");
-        bridge_options o;
-        o.config = path;
-        return o;
-    }
-
-    test_dir dir;
-    broker mqtt;
-    mock_llm llm;
-    bridge br;
+struct metrics_stack : config_stack {
+    // interval_s: 1 (default 10): each test waits for a metrics message after its requests.
+    metrics_stack() : config_stack("metrics:\n  interval_s: 1\n") {}
 };
 
 std::vector<std::string> lines_of(const std::string& text) {

@@ -57,25 +57,6 @@ json wait_error(test_client& c, const std::string& filter, std::size_t from) {
     return json::parse(m->payload);
 }
 
-// A broker, a mock server and a bridge with a config file of its own.
-struct yaml_stack {
-    explicit yaml_stack(const std::string& yaml)
-        : mqtt(dir), llm(dir), br(dir, mqtt, llm.url(), options(yaml)) {}
-
-    bridge_options options(const std::string& yaml) {
-        const auto path = dir.file("bridge.yaml");
-        write_file(path, yaml);
-        bridge_options o;
-        o.config = path;
-        return o;
-    }
-
-    test_dir dir;
-    broker mqtt;
-    mock_llm llm;
-    bridge br;
-};
-
 TEST_SUITE("resume") {
     TEST_CASE("a device away for 3 s mid-stream resumes and assembles the whole answer once") {
         stack st;  // the bridge's default settings
@@ -310,7 +291,7 @@ TEST_SUITE("resume") {
 
     TEST_CASE("replay memory stays within its bound over 1,000 streams") {
         constexpr std::size_t total = 65536;
-        yaml_stack st(
+        config_stack st(
             // interval_s 1 (default 10): the test reads the replay gauges while streams run.
             "metrics:\n  interval_s: 1\n"
             // 64 KiB (default 16 MiB): 1,000 short answers (about 500 bytes of events each)
