@@ -25,8 +25,18 @@ using namespace std::chrono_literals;
 // A broker, one mock server and n bridges b0..b{n-1} of group g, each with this YAML added to
 // its configuration. The backend has slots for every request at once; the per-client limits
 // stay at their defaults (a client sends at most 10 requests at once here).
+// mosquitto keeps at most 1000 messages for a subscriber that lags (default
+// max_queued_messages) and drops the rest: the one collector of all 300 streams lags behind the
+// bursts of takeover frags on a slow (sanitized) build, and must lose none of them.
+broker_options collector_broker() {
+    broker_options bo;
+    bo.max_queued_messages = 100000;
+    return bo;
+}
+
 struct cluster {
-    explicit cluster(std::size_t n, const std::string& extra_yaml = "") : mqtt(dir), llm(dir) {
+    explicit cluster(std::size_t n, const std::string& extra_yaml = "")
+        : mqtt(dir, collector_broker()), llm(dir) {
         for (std::size_t i = 0; i < n; ++i) {
             const std::string id = "b" + std::to_string(i);
             bridge_options o;
