@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "daemon/mqtt/publisher.hpp"
+#include "daemon/requests/event_sender.hpp"
 #include "protocol/packet.hpp"
 
 namespace llmb::test {
@@ -72,5 +73,14 @@ public:
         return out;
     }
 };
+
+// The stream both event_sender test files drive: request r7, QoS 1, no request limit.
+inline const std::string events_topic = "llm/p/c/r7/events";
+inline const std::string text_topic = "llm/p/c/r7/text";
+
+inline event_sender make_sender(recording_publisher& pub, std::size_t config_limit,
+                                std::string raw_text_topic = std::string()) {
+    return event_sender(pub, 1, events_topic, std::move(raw_text_topic), "r7", 0, config_limit);
+}
 
 }  // namespace llmb::test

@@ -20,14 +20,9 @@ namespace {
 using json = nlohmann::json;
 using llmb::test::recording_publisher;
 
-const std::string events_topic = "llm/p/c/r7/events";
-const std::string text_topic = "llm/p/c/r7/text";
-
-llmb::event_sender make_sender(recording_publisher& pub, std::size_t config_limit,
-                               std::string raw_text_topic = std::string()) {
-    return llmb::event_sender(pub, 1, events_topic, std::move(raw_text_topic), "r7", 0,
-                              config_limit);
-}
+using llmb::test::events_topic;
+using llmb::test::make_sender;
+using llmb::test::text_topic;
 
 bool send_status(llmb::event_sender& s) {
     return s.send("status", [](std::uint64_t seq) {
