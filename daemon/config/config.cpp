@@ -180,7 +180,7 @@ mqtt_config read_mqtt(const context& ctx, const located& at) {
         ctx.errors, at,
         {"url", "client_id", "version", "keep_alive_s", "session_expiry_s", "username", "password",
          "password_file", "password_env", "max_packet", "qos", "text_topic", "text_qos", "tls",
-         "chunk_expiry_s", "response_prefixes"});
+         "chunk_expiry_s", "response_prefixes", "max_inflight"});
     read_url(ctx, m, "url", {"tcp://", "mqtt://", "ssl://", "mqtts://"}, c.url);
     if (c.url.rfind("mqtt://", 0) == 0)
         c.url = "tcp://" + c.url.substr(7);
@@ -202,6 +202,7 @@ mqtt_config read_mqtt(const context& ctx, const located& at) {
     m.read_int("qos", c.qos, 0, 1);
     m.read("text_topic", c.text_topic);
     m.read_int("text_qos", c.text_qos, 0, 1);
+    m.read_int("max_inflight", c.max_inflight, 1, 65535);
     if (const auto v = m.get("tls"))
         c.tls = read_tls(ctx, *v);
     m.read_int("chunk_expiry_s", c.chunk_expiry_s, 1, 86400 * 365, true);

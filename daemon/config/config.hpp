@@ -41,6 +41,10 @@ struct mqtt_config {
     // missed piece costs no program anything, and the broker queues nothing for a watcher
     // who has gone.
     int text_qos = 0;  // 0 | 1
+    // Publishes handed to the MQTT client and not yet acknowledged, at most (the broker's
+    // Receive Maximum may allow fewer). What exceeds it waits in the bridge, where a stream's
+    // next text can still join its last chunk.
+    std::size_t max_inflight = 100;  // 1..65535
     tls_config tls;    // used with ssl:// and mqtts://
     // MQTT 5 Message Expiry Interval on chunk events (and raw text), seconds; 0: none.
     std::uint32_t chunk_expiry_s = 0;

@@ -33,6 +33,8 @@ MQTT:
   --qos 0|1                  QoS of response events (default 1)
   --text-qos 0|1             QoS of the raw text on PREFIX/text/CLIENT/ID (default 0)
   --no-text-topic            do not publish raw text on PREFIX/text/CLIENT/ID
+  --max-inflight N           publishes not yet acknowledged by the broker, at most (default
+                             100; the broker's Receive Maximum may allow fewer)
 LLM server:
   --llm URL                  base URL of the one backend (default http://127.0.0.1:8080)
   --model NAME               model asked for when a request names none (first project)
@@ -176,6 +178,11 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
             o.text_qos = q;
         } else if (arg == "--no-text-topic") {
             o.no_text_topic = true;
+        } else if (arg == "--max-inflight") {
+            std::size_t n = 0;
+            if (!value(v) || !parse_number(v, n) || n < 1 || n > 65535)
+                return fail("--max-inflight must be a number from 1 to 65535");
+            o.max_inflight = n;
         } else if (arg == "--llm") {
             if (!value(v) || v.empty())
                 return fail("--llm needs a URL");
@@ -258,6 +265,8 @@ std::shared_ptr<const config> apply_overrides(const config& base, const command_
         c->mqtt.text_qos = *cl.text_qos;
     if (cl.no_text_topic)
         c->mqtt.text_topic = false;
+    if (cl.max_inflight)
+        c->mqtt.max_inflight = *cl.max_inflight;
     if (cl.llm_url) {
         backend_config b;
         b.name = "default";

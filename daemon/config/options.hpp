@@ -24,6 +24,7 @@ struct command_line {
     std::optional<std::size_t> resume_request_bytes, resume_total_bytes;
     std::optional<std::uint32_t> resume_ttl_s;
     std::optional<int> qos, text_qos;
+    std::optional<std::size_t> max_inflight;
     std::optional<std::uint32_t> session_expiry_s;
     bool no_text_topic = false;
     std::optional<std::chrono::milliseconds> connect_timeout, first_byte_timeout, idle_timeout,

@@ -10,8 +10,8 @@ namespace llmb {
 
 namespace {
 constexpr std::chrono::milliseconds max_backoff{5000};
-// Unacknowledged QoS 1 publishes the Paho client may hold (MQTT 3.1.1, or no Receive Maximum).
-constexpr std::size_t max_client_inflight = 1024;
+// How long acknowledgements may collect without waking the loop (see choose_wakes).
+constexpr std::chrono::milliseconds completion_sweep{100};
 }  // namespace
 
 // Runs on the client library's thread: counts a completed delivery and wakes the loop. The id
@@ -23,12 +23,15 @@ void mqtt_link::on_delivery(const mqtt::token& tok, bool ok) {
     if (!ok && !outbox::refused(reason))
         return;
     const auto id = reinterpret_cast<std::uintptr_t>(tok.get_user_context());
+    bool wake = false;
     {
         std::lock_guard<std::mutex> lock(completions_mutex_);
         completions_.push_back(delivery_report{static_cast<std::uint64_t>(id), ok,
                                                ok ? 0 : tok.get_return_code(), reason});
+        wake = wake_on_delivery_;
     }
-    loop_.wake();
+    if (wake)
+        loop_.wake();
 }
 
 mqtt_link::mqtt_link(event_loop& loop, tls_diagnosis* tls_check, mqtt_settings settings,
@@ -40,7 +43,9 @@ mqtt_link::mqtt_link(event_loop& loop, tls_diagnosis* tls_check, mqtt_settings s
       on_ready_(std::move(on_ready)),
       on_down_(std::move(on_down)),
       picker_(settings_.version),
-      outbox_(settings_.window, max_client_inflight) {
+      // The client library is allowed the same window (it is the one on MQTT 3.1.1, where the
+      // broker announces none).
+      outbox_(settings_.window, settings_.window) {
     // Paho's listeners run on the library's thread: they only count or hand over to the loop.
     delivery_listener_ = std::make_unique<action_callbacks>(
         [this](const mqtt::token& tok) { on_delivery(tok, true); },
@@ -98,7 +103,7 @@ void mqtt_link::make_client() {
         std::make_unique<mqtt::async_client>(settings_.uri, settings_.client_id, create, nullptr);
     keep_paho_trace_to_errors();
 
-    conn_opts_ = make_connect_options(settings_, v5, static_cast<int>(max_client_inflight));
+    conn_opts_ = make_connect_options(settings_, v5, static_cast<int>(settings_.window));
 
     client_->set_message_callback([this](mqtt::const_message_ptr msg) {
         loop_.post([this, msg] { on_message_(to_inbound(*msg)); });
@@ -120,6 +125,8 @@ mqtt_link::~mqtt_link() {
     if (tls_check_)
         tls_check_->cancel();
     loop_.set_wake_handler(nullptr);
+    if (sweep_timer_ != 0)
+        loop_.cancel_timer(sweep_timer_);
     // Paho refuses (throws) while a connect is in progress: each handler on its own, so that one
     // refusal leaves the others cleared.
     const auto clear = [](auto&& set) {
@@ -359,6 +366,34 @@ void mqtt_link::on_deliveries() {
     maybe_finish_shutdown();
 }
 
+// Waking the loop for every acknowledgement costs a system call on each side and a switch of
+// threads, about as much as the PUBLISH itself when one request streams at a time. The loop
+// needs a completion at once only when something waits on it: messages waiting for room in the
+// window, a shutdown draining the queue, or the backlog marks. Otherwise completions collect and
+// are taken on the next wake for any reason, and at the latest by a sweep a moment later, so
+// what is held stays bounded by the window and settles soon.
+void mqtt_link::choose_wakes() {
+    const bool prompt = outbox_.waiting() != 0 || stopping_ || outbox_.backlogged();
+    if (prompt != wake_on_delivery_local_) {
+        wake_on_delivery_local_ = prompt;
+        bool pending = false;
+        {
+            std::lock_guard<std::mutex> lock(completions_mutex_);
+            wake_on_delivery_ = prompt;
+            pending = !completions_.empty();
+        }
+        // Those that came in while no wake was asked for are wanted now.
+        if (prompt && pending)
+            loop_.wake();
+    }
+    if (!prompt && outbox_.in_flight() != 0 && sweep_timer_ == 0) {
+        sweep_timer_ = loop_.add_timer(completion_sweep, [this] {
+            sweep_timer_ = 0;
+            on_deliveries();
+        });
+    }
+}
+
 void mqtt_link::take_completions() {
     {
         std::lock_guard<std::mutex> lock(completions_mutex_);
@@ -404,6 +439,7 @@ bool mqtt_link::amend(std::uint64_t ticket, std::string payload) {
     if (!outbox_.amend(ticket, std::move(payload)))
         return false;
     check_backlog();
+    choose_wakes();
     return true;
 }
 
@@ -454,12 +490,13 @@ void mqtt_link::pump() {
         } catch (const mqtt::exception& e) {
             // The client refused (disconnected or its buffer is full): keep the message.
             get_logger("mqtt")->debug("publish deferred: {}", e.what());
-            return;
+            break;
         }
         ++published_;
         outbox_.hand_over();  // held until its delivery completes
     }
     check_backlog();
+    choose_wakes();
 }
 
 void mqtt_link::shutdown(std::chrono::milliseconds drain_limit, std::function<void()> done) {
@@ -475,6 +512,7 @@ void mqtt_link::shutdown(std::chrono::milliseconds drain_limit, std::function<vo
     }
     publish(settings_.status_topic, settings_.offline_payload, 1, true);
     stopping_ = true;
+    choose_wakes();  // the drain waits on every acknowledgement
     shutdown_timer_ = loop_.add_timer(drain_limit, [this] {
         shutdown_timer_ = 0;
         get_logger("mqtt")->warn("{} messages not delivered before the shutdown deadline",
@@ -496,6 +534,10 @@ void mqtt_link::finish_shutdown() {
     ready_ = false;
     if (shutdown_timer_ != 0)
         loop_.cancel_timer(shutdown_timer_);
+    if (sweep_timer_ != 0) {
+        loop_.cancel_timer(sweep_timer_);
+        sweep_timer_ = 0;
+    }
     try {
         if (client_->is_connected())
             client_->disconnect()->wait_for(2000);

@@ -46,9 +46,10 @@ struct mqtt_settings {
     // Also subscribed on every connect, with No Local on MQTT 5: the bridge's own messages are
     // not sent back (on 3.1.1 they are, and the handler must tell them apart).
     std::vector<std::string> watch_filters;
-    // Unacknowledged publishes at most; also never more than the broker's Receive Maximum:
-    // Paho holds back what exceeds it and sends it late, so the window stays within it.
-    std::size_t window = 4096;
+    // Unacknowledged publishes at most (mqtt_config::max_inflight); also never more than the
+    // broker's Receive Maximum: Paho holds back what exceeds it and sends it late, so the window
+    // stays within it.
+    std::size_t window = 100;
 };
 
 struct inbound_message {
@@ -130,6 +131,8 @@ private:
     void on_lost(const std::string& cause);
     void on_deliveries();
     void take_completions();
+    // Whether each acknowledgement wakes the loop, and the sweep that takes them otherwise.
+    void choose_wakes();
     void republish_unacknowledged();
     void pump();
     bool persistent() const noexcept { return settings_.session_expiry_s != 0; }
@@ -157,6 +160,9 @@ private:
     std::mutex completions_mutex_;
     std::vector<delivery_report> completions_;
     std::vector<delivery_report> completions_taken_;  // the loop's side of the swap
+    bool wake_on_delivery_ = true;        // under completions_mutex_
+    bool wake_on_delivery_local_ = true;  // the loop's copy
+    event_loop::timer_id sweep_timer_ = 0;
     outbox outbox_;
     std::function<void(bool)> on_backlog_;
     std::uint64_t published_ = 0;

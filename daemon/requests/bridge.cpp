@@ -89,6 +89,7 @@ mqtt_settings make_mqtt_settings(const config& c) {
     s.username = c.mqtt.username;
     s.password = c.mqtt.password;
     s.tls = c.mqtt.tls;
+    s.window = c.mqtt.max_inflight;
     s.status_topic = own_status_topic(c);
     s.online_payload = status_payload(c, true);
     s.offline_payload = status_payload(c, false);

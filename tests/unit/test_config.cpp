@@ -110,6 +110,7 @@ void check_defaults(const llmb::config& c) {
     CHECK(c.mqtt.version == llmb::protocol::version_choice::automatic);
     CHECK(c.mqtt.qos == 1);
     CHECK(c.mqtt.text_qos == 0);
+    CHECK(c.mqtt.max_inflight == 100);
     CHECK(c.mqtt.max_packet == 268435455);
     REQUIRE(c.backends.size() == 1);
     CHECK(c.backends[0].name == "default");
@@ -232,6 +233,8 @@ TEST_CASE("config: enumerations") {
                 "must be one of trace, debug, info, warn, error");
     check_error("mqtt:\n  qos: 2\n", "mqtt.qos", "2", "from 0 to 1");
     check_error("mqtt:\n  text_qos: 2\n", "mqtt.text_qos", "2", "from 0 to 1");
+    check_error("mqtt:\n  max_inflight: 0\n", "mqtt.max_inflight", "0", "from 1 to 65535");
+    CHECK(parse_ok("mqtt:\n  max_inflight: 20\n")->mqtt.max_inflight == 20);
 
     const auto c = parse_ok(
         "mqtt:\n  version: 3.1.1\nprojects:\n  - thinking: off\n  - prefix: b\n    thinking: on\n"
