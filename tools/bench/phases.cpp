@@ -204,17 +204,33 @@ void run_repeat(bench_env& env, const options& o, int repeat, samples& s) {
         }
     }
 
-    // The extra rows: the relay without the raw text mirror, as `text_topic: false` runs it.
-    if (o.wanted("relay")) {
+    // The extra rows: the relay without the raw text mirror, as `text_topic: false` runs it,
+    // at full speed and at the heavy paced load (what the mirror's PUBLISHes cost in latency).
+    if (o.wanted("relay") || o.wanted("latency")) {
         br.reset();
         bridge_setup no_text;
         no_text.text_mirror = false;
         br = env.start_bridge(no_text);
         for (std::size_t n : o.streams) {
-            const std::size_t per = std::max<std::size_t>(1, o.chunks / n);
-            progress(tag + "relay at full speed, text mirror off, " + std::to_string(n) +
-                     " streams");
-            record_relay({s, "relay_notext", n}, relay(env, *br, n, per, 0, 0, 300s));
+            if (o.wanted("relay")) {
+                const std::size_t per = std::max<std::size_t>(1, o.chunks / n);
+                progress(tag + "relay at full speed, text mirror off, " + std::to_string(n) +
+                         " streams");
+                record_relay({s, "relay_notext", n}, relay(env, *br, n, per, 0, 0, 300s));
+            }
+            if (o.wanted("latency")) {
+                const std::int64_t pace = pace_us(heavy, n);
+                const std::size_t tokens = std::max<std::size_t>(
+                    5, static_cast<std::size_t>(o.pace_s * 1e6 / static_cast<double>(pace)));
+                progress(tag + "latency, text mirror off, " + std::to_string(n) +
+                         " streams, a delta every " + std::to_string(pace / 1000) + " ms");
+                const measured m = relay(env, *br, n, tokens, pace, 0, 120s);
+                const recorder add{s, "latency_notext", n};
+                record_latency(add, m.latency);
+                add("offered_per_s",
+                    static_cast<double>(n) * 1e6 / static_cast<double>(pace));
+                m.cpu.record(add, m.a.chunks, true);
+            }
         }
     }
 }
