@@ -45,7 +45,7 @@ struct mqtt_config {
     // Receive Maximum may allow fewer). What exceeds it waits in the bridge, where a stream's
     // next text can still join its last chunk.
     std::size_t max_inflight = 100;  // 1..65535
-    tls_config tls;    // used with ssl:// and mqtts://
+    tls_config tls;                  // used with ssl:// and mqtts://
     // MQTT 5 Message Expiry Interval on chunk events (and raw text), seconds; 0: none.
     std::uint32_t chunk_expiry_s = 0;
     // Prefixes a v5 Response Topic must start with; empty: each project's "{prefix}/response/".

@@ -160,8 +160,8 @@ private:
     std::mutex completions_mutex_;
     std::vector<delivery_report> completions_;
     std::vector<delivery_report> completions_taken_;  // the loop's side of the swap
-    bool wake_on_delivery_ = true;        // under completions_mutex_
-    bool wake_on_delivery_local_ = true;  // the loop's copy
+    bool wake_on_delivery_ = true;                    // under completions_mutex_
+    bool wake_on_delivery_local_ = true;              // the loop's copy
     event_loop::timer_id sweep_timer_ = 0;
     outbox outbox_;
     std::function<void(bool)> on_backlog_;

@@ -33,19 +33,6 @@ std::size_t packet_size(const std::string& buf, std::size_t at) {
     throw std::runtime_error("ack_relay: a Remaining Length of more than 4 bytes");
 }
 
-bool send_all(int fd, const char* p, std::size_t n) {
-    while (n > 0) {
-        const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= static_cast<std::size_t>(w);
-    }
-    return true;
-}
-
 // Appends what fd has to buf; false once it is closed or failed.
 bool read_into(int fd, std::string& buf) {
     char chunk[16384];
@@ -61,23 +48,16 @@ bool read_into(int fd, std::string& buf) {
 }  // namespace
 
 ack_relay::ack_relay(std::uint16_t upstream_port) : upstream_port_(upstream_port) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    listen_fd_ = listen_on_loopback(port_, "ack_relay");
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
     hold_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    sockaddr_in addr = loopback(0);
-    socklen_t len = sizeof addr;
-    if (listen_fd_ < 0 || stop_fd_ < 0 || hold_fd_ < 0 ||
-        ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_fd_, 4) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        const std::string why = std::strerror(errno);
+    if (stop_fd_ < 0 || hold_fd_ < 0) {
         for (int fd : {listen_fd_, stop_fd_, hold_fd_}) {
             if (fd >= 0)
                 ::close(fd);
         }
-        throw std::runtime_error("ack_relay: cannot listen on 127.0.0.1: " + why);
+        throw std::runtime_error("ack_relay: eventfd failed");
     }
-    port_ = ntohs(addr.sin_port);
     thread_ = std::thread([this] { run(); });
 }
 
@@ -114,7 +94,8 @@ std::size_t ack_relay::count_packets(const std::string& buf, bool from_client) {
             ++publishes_;
         if (!from_client && type == 4)
             ++acks_passed_;
-        const std::size_t out = publishes_.load() - std::min(publishes_.load(), acks_passed_.load());
+        const std::size_t out =
+            publishes_.load() - std::min(publishes_.load(), acks_passed_.load());
         if (out > most_.load())
             most_ = out;
         at += size;
@@ -147,10 +128,8 @@ void ack_relay::run() {
     std::string from_broker;  // what the broker sent and the client has not been given
     bool open = true;
     while (open) {
-        std::array<pollfd, 4> fds{{{client, POLLIN, 0},
-                                   {up, POLLIN, 0},
-                                   {stop_fd_, POLLIN, 0},
-                                   {hold_fd_, POLLIN, 0}}};
+        std::array<pollfd, 4> fds{
+            {{client, POLLIN, 0}, {up, POLLIN, 0}, {stop_fd_, POLLIN, 0}, {hold_fd_, POLLIN, 0}}};
         if (::poll(fds.data(), fds.size(), -1) < 0) {
             if (errno == EINTR)
                 continue;

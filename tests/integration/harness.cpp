@@ -192,6 +192,34 @@ sockaddr_in loopback(std::uint16_t port) {
     return addr;
 }
 
+int listen_on_loopback(std::uint16_t& port, const char* owner) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr = loopback(0);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd, 16) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        const std::string why = std::strerror(errno);
+        if (fd >= 0)
+            ::close(fd);
+        throw std::runtime_error(std::string(owner) + ": cannot listen on 127.0.0.1: " + why);
+    }
+    port = ntohs(addr.sin_port);
+    return fd;
+}
+
+bool send_all(int fd, const char* p, std::size_t n) {
+    while (n > 0) {
+        const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= static_cast<std::size_t>(w);
+    }
+    return true;
+}
+
 std::uint16_t free_port() {
     socket_fd s;
     sockaddr_in addr = loopback(0);

@@ -63,6 +63,13 @@ sockaddr_in loopback(std::uint16_t port);
 
 std::uint16_t free_port();
 
+// A socket listening on a free port of 127.0.0.1 (its number in port); throws with what the
+// owner of the socket is (for the message) when it cannot listen.
+int listen_on_loopback(std::uint16_t& port, const char* owner);
+
+// Sends all n bytes (no SIGPIPE); false once the connection failed.
+bool send_all(int fd, const char* p, std::size_t n);
+
 // True when a TCP connection to 127.0.0.1:port succeeds.
 bool can_connect(std::uint16_t port);
 

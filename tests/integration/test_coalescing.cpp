@@ -16,8 +16,8 @@ using namespace std::chrono_literals;
 
 // The bridge reaches the broker through a relay that holds back the broker's acknowledgements
 // once a long stream is under way: the bridge then has exactly `window` QoS 1 publishes out,
-// never more, and the text that comes meanwhile waits in the bridge (joining its last chunk). Released, the stream ends with all
-// its text and its seq contiguous.
+// never more, and the text that comes meanwhile waits in the bridge (joining its last chunk).
+// Released, the stream ends with all its text and its seq contiguous.
 void check_window(const std::optional<std::size_t>& max_inflight, std::size_t window) {
     CAPTURE(window);
     test_dir dir;

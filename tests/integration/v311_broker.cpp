@@ -48,38 +48,16 @@ std::optional<int> connect_level(const std::string& buf) {
     return static_cast<unsigned char>(buf[level_at]);
 }
 
-bool write_all(int fd, const char* p, std::size_t n) {
-    while (n > 0) {
-        const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= static_cast<std::size_t>(w);
-    }
-    return true;
-}
-
 }  // namespace
 
 v311_broker::v311_broker(std::uint16_t upstream_port, v5_refusal mode)
     : upstream_port_(upstream_port), mode_(mode) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    listen_fd_ = listen_on_loopback(port_, "v311_broker");
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
-    if (listen_fd_ < 0 || stop_fd_ < 0)
-        throw std::runtime_error("v311_broker: socket/eventfd failed");
-    sockaddr_in addr = loopback(0);
-    socklen_t len = sizeof addr;
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_fd_, 16) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        const std::string why = std::strerror(errno);
+    if (stop_fd_ < 0) {
         ::close(listen_fd_);
-        ::close(stop_fd_);
-        throw std::runtime_error("v311_broker: cannot listen on 127.0.0.1: " + why);
+        throw std::runtime_error("v311_broker: eventfd failed");
     }
-    port_ = ntohs(addr.sin_port);
     acceptor_ = std::thread([this] { accept_loop(); });
 }
 
@@ -137,7 +115,7 @@ void v311_broker::serve(int fd) {
     if (*level == 5) {
         if (mode_ == v5_refusal::connack_0x01) {
             const char connack[] = {0x20, 0x02, 0x00, 0x01};
-            write_all(fd, connack, sizeof connack);
+            send_all(fd, connack, sizeof connack);
         }
         ++refused_;
         ::close(fd);
@@ -146,7 +124,7 @@ void v311_broker::serve(int fd) {
     const int up = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr = loopback(upstream_port_);
     if (up < 0 || ::connect(up, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        !write_all(up, buf.data(), buf.size())) {
+        !send_all(up, buf.data(), buf.size())) {
         if (up >= 0)
             ::close(up);
         ::close(fd);
@@ -177,7 +155,7 @@ void v311_broker::relay(int client, int upstream) {
             const int to = i == 0 ? upstream : client;
             char chunk[16384];
             const ssize_t n = ::recv(from, chunk, sizeof chunk, 0);
-            if (n <= 0 || !write_all(to, chunk, static_cast<std::size_t>(n)))
+            if (n <= 0 || !send_all(to, chunk, static_cast<std::size_t>(n)))
                 return;
         }
     }

@@ -227,8 +227,7 @@ void run_repeat(bench_env& env, const options& o, int repeat, samples& s) {
                 const measured m = relay(env, *br, n, tokens, pace, 0, 120s);
                 const recorder add{s, "latency_notext", n};
                 record_latency(add, m.latency);
-                add("offered_per_s",
-                    static_cast<double>(n) * 1e6 / static_cast<double>(pace));
+                add("offered_per_s", static_cast<double>(n) * 1e6 / static_cast<double>(pace));
                 m.cpu.record(add, m.a.chunks, true);
             }
         }
