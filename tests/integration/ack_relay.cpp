@@ -17,22 +17,6 @@
 namespace llmb::itest {
 namespace {
 
-// The size of the whole MQTT packet at offset at of buf, 0 while more bytes are needed.
-std::size_t packet_size(const std::string& buf, std::size_t at) {
-    std::size_t remaining = 0;
-    for (std::size_t i = 1; i <= 4; ++i) {
-        if (at + i >= buf.size())
-            return 0;
-        const auto b = static_cast<unsigned char>(buf[at + i]);
-        remaining |= static_cast<std::size_t>(b & 0x7F) << (7 * (i - 1));
-        if ((b & 0x80) == 0) {
-            const std::size_t total = 1 + i + remaining;
-            return buf.size() - at >= total ? total : 0;
-        }
-    }
-    throw std::runtime_error("ack_relay: a Remaining Length of more than 4 bytes");
-}
-
 // Appends what fd has to buf; false once it is closed or failed.
 bool read_into(int fd, std::string& buf) {
     char chunk[16384];
@@ -85,7 +69,7 @@ void ack_relay::release() {
 std::size_t ack_relay::count_packets(const std::string& buf, bool from_client) {
     std::size_t at = 0;
     for (;;) {
-        const std::size_t size = packet_size(buf, at);
+        const std::size_t size = mqtt_packet_size(buf, at);
         if (size == 0)
             return at;
         const auto first = static_cast<unsigned char>(buf[at]);

@@ -207,6 +207,21 @@ int listen_on_loopback(std::uint16_t& port, const char* owner) {
     return fd;
 }
 
+std::size_t mqtt_packet_size(const std::string& buf, std::size_t at) {
+    std::size_t remaining = 0;
+    for (std::size_t i = 1; i <= 4; ++i) {
+        if (at + i >= buf.size())
+            return 0;
+        const auto b = static_cast<unsigned char>(buf[at + i]);
+        remaining |= static_cast<std::size_t>(b & 0x7F) << (7 * (i - 1));
+        if ((b & 0x80) == 0) {
+            const std::size_t total = 1 + i + remaining;
+            return buf.size() - at >= total ? total : 0;
+        }
+    }
+    throw std::runtime_error("a Remaining Length of more than 4 bytes");
+}
+
 bool send_all(int fd, const char* p, std::size_t n) {
     while (n > 0) {
         const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);

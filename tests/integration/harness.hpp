@@ -67,6 +67,10 @@ std::uint16_t free_port();
 // owner of the socket is (for the message) when it cannot listen.
 int listen_on_loopback(std::uint16_t& port, const char* owner);
 
+// The size of the whole MQTT packet at offset at of buf, 0 while more bytes are needed; throws
+// on a Remaining Length of more than 4 bytes.
+std::size_t mqtt_packet_size(const std::string& buf, std::size_t at);
+
 // Sends all n bytes (no SIGPIPE); false once the connection failed.
 bool send_all(int fd, const char* p, std::size_t n);
 

@@ -93,11 +93,13 @@ void v311_broker::accept_loop() {
     }
 }
 
-// Reads the CONNECT up to its protocol level, then refuses (level 5) or relays.
+// Reads the CONNECT up to its protocol level, then refuses (level 5) or relays. A CONNECT to
+// refuse is read whole first: closing a socket with unread bytes resets the connection, and the
+// client might then see the reset before the CONNACK.
 void v311_broker::serve(int fd) {
     std::string buf;
     std::optional<int> level;
-    while (!level) {
+    while (!level || (*level == 5 && mqtt_packet_size(buf, 0) == 0)) {
         std::array<pollfd, 2> fds{{{fd, POLLIN, 0}, {stop_fd_, POLLIN, 0}}};
         if (::poll(fds.data(), fds.size(), connect_read_timeout_ms) <= 0 || fds[1].revents != 0) {
             ::close(fd);
@@ -116,6 +118,16 @@ void v311_broker::serve(int fd) {
         if (mode_ == v5_refusal::connack_0x01) {
             const char connack[] = {0x20, 0x02, 0x00, 0x01};
             send_all(fd, connack, sizeof connack);
+            // A graceful close: the client reads the CONNACK, then the end of the stream, and
+            // closes; whatever it still sends meanwhile is read, so that nothing resets.
+            ::shutdown(fd, SHUT_WR);
+            for (;;) {
+                pollfd p{fd, POLLIN, 0};
+                char sink[512];
+                if (::poll(&p, 1, connect_read_timeout_ms) <= 0 ||
+                    ::recv(fd, sink, sizeof sink, 0) <= 0)
+                    break;
+            }
         }
         ++refused_;
         ::close(fd);
