@@ -14,8 +14,9 @@ constexpr std::chrono::milliseconds max_backoff{5000};
 constexpr std::chrono::milliseconds completion_sweep{100};
 }  // namespace
 
-// Runs on the client library's thread: counts a completed delivery and wakes the loop. The id
-// of the message rides on the delivery as the token's user context.
+// Runs on the client library's thread: hands a completed delivery to the loop, and wakes it when
+// it asked for that (see choose_wakes). The id of the message rides on the delivery as the
+// token's user context.
 void mqtt_link::on_delivery(const mqtt::token& tok, bool ok) {
     const int reason = ok ? 0 : static_cast<int>(tok.get_reason_code());
     // Only the broker's refusals settle a message; after any other failure (the connection's) it

@@ -191,7 +191,8 @@ void bridge::reload(std::shared_ptr<const config> cfg) {
     const auto& old = *cfg_;
     if (cfg->mqtt.url != old.mqtt.url || cfg->mqtt.client_id != old.mqtt.client_id ||
         cfg->mqtt.version != old.mqtt.version || cfg->mqtt.username != old.mqtt.username ||
-        cfg->mqtt.password != old.mqtt.password) {
+        cfg->mqtt.password != old.mqtt.password ||
+        cfg->mqtt.max_inflight != old.mqtt.max_inflight) {
         get_logger("bridge")->warn("mqtt connection settings changed: they apply after a restart");
     }
     std::unordered_map<std::string, std::unique_ptr<rate_limiter>> limiters;
