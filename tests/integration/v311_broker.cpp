@@ -48,6 +48,21 @@ std::optional<int> connect_level(const std::string& buf) {
     return static_cast<unsigned char>(buf[level_at]);
 }
 
+// Ends a refused connection the way a broker does: the end of the stream (FIN), then whatever
+// the client still sends is read until it closes (bounded), so that the close never becomes a
+// reset. (A close with unread bytes resets the connection, and Paho then reports a "socket
+// error" instead of a close before CONNACK: not what the stand-in is meant to show.)
+void close_gracefully(int fd) {
+    ::shutdown(fd, SHUT_WR);
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        char sink[512];
+        if (::poll(&p, 1, connect_read_timeout_ms) <= 0 || ::recv(fd, sink, sizeof sink, 0) <= 0)
+            break;
+    }
+    ::close(fd);
+}
+
 }  // namespace
 
 v311_broker::v311_broker(std::uint16_t upstream_port, v5_refusal mode)
@@ -93,9 +108,8 @@ void v311_broker::accept_loop() {
     }
 }
 
-// Reads the CONNECT up to its protocol level, then refuses (level 5) or relays. A CONNECT to
-// refuse is read whole first: closing a socket with unread bytes resets the connection, and the
-// client might then see the reset before the CONNACK.
+// Reads the CONNECT up to its protocol level, then refuses (level 5, the whole CONNECT read
+// first) or relays.
 void v311_broker::serve(int fd) {
     std::string buf;
     std::optional<int> level;
@@ -118,19 +132,9 @@ void v311_broker::serve(int fd) {
         if (mode_ == v5_refusal::connack_0x01) {
             const char connack[] = {0x20, 0x02, 0x00, 0x01};
             send_all(fd, connack, sizeof connack);
-            // A graceful close: the client reads the CONNACK, then the end of the stream, and
-            // closes; whatever it still sends meanwhile is read, so that nothing resets.
-            ::shutdown(fd, SHUT_WR);
-            for (;;) {
-                pollfd p{fd, POLLIN, 0};
-                char sink[512];
-                if (::poll(&p, 1, connect_read_timeout_ms) <= 0 ||
-                    ::recv(fd, sink, sizeof sink, 0) <= 0)
-                    break;
-            }
         }
         ++refused_;
-        ::close(fd);
+        close_gracefully(fd);
         return;
     }
     const int up = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
