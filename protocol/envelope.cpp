@@ -212,7 +212,7 @@ std::string encode_error(std::string_view id, std::uint64_t seq, const error& er
     append_key(out, "message");
     append_json_string(out, err.message);
     append_key(out, "retryable");
-    append_bool(out, is_retryable(err.code));
+    append_bool(out, is_retryable(err));
     if (err.retry_after_ms) {
         append_key(out, "retry_after_ms");
         append_uint(out, *err.retry_after_ms);

@@ -28,6 +28,10 @@ std::string_view to_string(error_code code) noexcept {
     return "internal";
 }
 
+bool is_retryable(const error& err) noexcept {
+    return err.retryable.value_or(is_retryable(err.code));
+}
+
 bool is_retryable(error_code code) noexcept {
     switch (code) {
         case error_code::rate_limited:

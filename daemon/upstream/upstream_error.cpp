@@ -83,6 +83,12 @@ upstream_verdict judge_transfer_end(const transfer_end& end) {
                         "the LLM server answered HTTP " + std::to_string(end.http_status) + ": " +
                             protocol::decode_error_body(end.http_status, end.body),
                         std::nullopt};
+    // A 4xx is the server refusing this request (a prompt over its context, a parameter it
+    // rejects, a model it does not have, a missing key): sent again, it is refused again.
+    // Except a timeout (408), "too early" (425) and a rate limit (429), which pass.
+    const long s = end.http_status;
+    if (s >= 400 && s < 500 && s != 408 && s != 425 && s != 429)
+        err.retryable = false;
     const auto step = context_exceeded(end.http_status, end.body) ? upstream_step::shorten_prompt
                                                                   : upstream_step::fail;
     return {step, std::move(err), false};

@@ -204,6 +204,13 @@ TEST_CASE("error event") {
           std::vector<std::string>{"id", "seq", "type", "code", "message", "retryable"});
     CHECK(k["code"] == "bad_request");
     CHECK(k["retryable"] == false);
+
+    // An error that knows better than its code: the server refused the request itself.
+    lp::error refused{lp::error_code::upstream_error, "HTTP 400", std::nullopt};
+    refused.retryable = false;
+    const ordered r = parse_event(lp::encode_error("r", 2, refused), "r", 2, "error");
+    CHECK(r["code"] == "upstream_error");
+    CHECK(r["retryable"] == false);
 }
 
 TEST_CASE("session event") {

@@ -224,3 +224,26 @@ TEST_CASE("upstream_error: the other upstream failures") {
         CHECK(o.err.retry_after_ms == o.retry_after_ms);
     }
 }
+
+TEST_CASE("upstream_error: a server's refusal of the request itself is not retryable") {
+    // The request as sent is refused again: a prompt over the context, a bad parameter, a
+    // model the server lacks, a missing key.
+    for (long status : {400L, 401L, 403L, 404L, 413L, 422L}) {
+        CAPTURE(status);
+        const auto v = llmb::judge_transfer_end({CURLE_OK, status, "", true, ""});
+        CHECK(v.err.code == error_code::upstream_error);
+        REQUIRE(v.err.retryable.has_value());
+        CHECK_FALSE(*v.err.retryable);
+        CHECK_FALSE(llmb::protocol::is_retryable(v.err));
+    }
+    // What passes keeps the code's retryable: a timeout, "too early", a rate limit, the
+    // server's own failures, a broken transfer.
+    for (long status : {408L, 425L, 429L, 500L, 502L, 503L}) {
+        CAPTURE(status);
+        const auto v = llmb::judge_transfer_end({CURLE_OK, status, "", true, ""});
+        CHECK_FALSE(v.err.retryable.has_value());
+        CHECK(llmb::protocol::is_retryable(v.err));
+    }
+    const auto broken = llmb::judge_transfer_end({CURLE_RECV_ERROR, 200, "reset", true, ""});
+    CHECK(llmb::protocol::is_retryable(broken.err));
+}
