@@ -87,6 +87,20 @@ void check_answer(test_client& c, response_stream& s, std::uint64_t completion_t
     CHECK(s.raw_text() == s.text());
 }
 
+// Everything a case runs against, on default settings: a broker, the real server with model,
+// the bridge pointed at it, and a client subscribed as "real".
+struct real_stack {
+    real_stack(const fixture& f, const std::string& model, const std::string& name)
+        : server(dir, f, model, name), br(dir, mqtt, server.url()), c(mqtt.url()) {
+        c.subscribe_client("real");
+    }
+    test_dir dir;
+    broker mqtt{dir};
+    llama_server server;
+    bridge br;
+    test_client c;
+};
+
 TEST_SUITE("real_llama") {
     TEST_CASE("default settings: streamed answers, slots from /props, eight requests on four") {
         const auto f = find_fixture();
@@ -94,15 +108,11 @@ TEST_SUITE("real_llama") {
             MESSAGE(skipped_line);
             return;
         }
-        test_dir dir;
-        broker mqtt(dir);
-        llama_server server(dir, *f, chat_model, "llama-server");
-        bridge br(dir, mqtt, server.url());
+        real_stack st(*f, chat_model, "llama-server");
+        auto& c = st.c;
         // No slots configured: the bridge reads the server's total_slots.
-        CHECK(br.proc().wait_stderr("4 slots (total_slots of its /props)", 10s));
+        CHECK(st.br.proc().wait_stderr("4 slots (total_slots of its /props)", 10s));
 
-        test_client c(mqtt.url());
-        c.subscribe_client("real");
         c.publish_request("real",
                           {{"id", "one"}, {"prompt", "Hello, who are you?"}, {"max_tokens", 24}});
         auto s = c.collect("real", "one", 60s);
@@ -127,12 +137,8 @@ TEST_SUITE("real_llama") {
             MESSAGE(skipped_line);
             return;
         }
-        test_dir dir;
-        broker mqtt(dir);
-        llama_server server(dir, *f, chat_model, "llama-server");
-        bridge br(dir, mqtt, server.url());
-        test_client c(mqtt.url());
-        c.subscribe_client("real");
+        real_stack st(*f, chat_model, "llama-server");
+        auto& c = st.c;
         std::string prompt;
         for (int i = 0; i < 900; ++i)
             prompt += "word ";  // about 900 tokens: over the 512 of a slot
@@ -155,12 +161,8 @@ TEST_SUITE("real_llama") {
             MESSAGE(skipped_line);
             return;
         }
-        test_dir dir;
-        broker mqtt(dir);
-        llama_server server(dir, *f, toolcall_model, "llama-server-toolcall");
-        bridge br(dir, mqtt, server.url());
-        test_client c(mqtt.url());
-        c.subscribe_client("real");
+        real_stack st(*f, toolcall_model, "llama-server-toolcall");
+        auto& c = st.c;
         const nlohmann::json tools = nlohmann::json::parse(R"([{"type":"function","function":{
             "name":"set_light","description":"Switch a light",
             "parameters":{"type":"object","properties":{
