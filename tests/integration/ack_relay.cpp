@@ -1,6 +1,5 @@
 #include "ack_relay.hpp"
 
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -100,11 +99,8 @@ void ack_relay::run() {
                 break;
         }
     }
-    const int up = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr = loopback(upstream_port_);
-    if (up < 0 || ::connect(up, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        if (up >= 0)
-            ::close(up);
+    const int up = connect_to_loopback(upstream_port_);
+    if (up < 0) {
         ::close(client);
         return;
     }

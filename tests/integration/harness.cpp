@@ -192,6 +192,15 @@ sockaddr_in loopback(std::uint16_t port) {
     return addr;
 }
 
+int connect_to_loopback(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && !connect_loopback(fd, port)) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int listen_on_loopback(std::uint16_t& port, const char* owner) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr = loopback(0);

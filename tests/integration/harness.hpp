@@ -63,6 +63,9 @@ sockaddr_in loopback(std::uint16_t port);
 
 std::uint16_t free_port();
 
+// A TCP socket connected to 127.0.0.1:port, or -1.
+int connect_to_loopback(std::uint16_t port);
+
 // A socket listening on a free port of 127.0.0.1 (its number in port); throws with what the
 // owner of the socket is (for the message) when it cannot listen.
 int listen_on_loopback(std::uint16_t& port, const char* owner);

@@ -137,10 +137,8 @@ void v311_broker::serve(int fd) {
         close_gracefully(fd);
         return;
     }
-    const int up = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr = loopback(upstream_port_);
-    if (up < 0 || ::connect(up, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        !send_all(up, buf.data(), buf.size())) {
+    const int up = connect_to_loopback(upstream_port_);
+    if (up < 0 || !send_all(up, buf.data(), buf.size())) {
         if (up >= 0)
             ::close(up);
         ::close(fd);
