@@ -14,6 +14,22 @@
 namespace llmb::bench {
 namespace {
 
+// A paced load over n streams: a delta every pace microseconds per stream, tokens per stream
+// (o.pace_s seconds of them), per_s deltas per second offered in all.
+struct paced {
+    std::int64_t pace;
+    std::size_t tokens;
+    double per_s;
+};
+
+paced paced_of(const load& l, std::size_t n, const options& o) {
+    const std::int64_t pace = pace_us(l, n);
+    return {pace,
+            std::max<std::size_t>(
+                5, static_cast<std::size_t>(o.pace_s * 1e6 / static_cast<double>(pace))),
+            static_cast<double>(n) * 1e6 / static_cast<double>(pace)};
+}
+
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
@@ -41,8 +57,7 @@ void sessions_phase(bench_env& env, const options& o, const std::string& tag, in
                     samples& s) {
     const std::size_t n = o.smoke ? 10 : 100;
     const std::size_t sessions = o.smoke ? 10 : 50;  // and turns per second
-    const std::int64_t pace = pace_us(light, n);
-    const auto tokens = static_cast<std::size_t>(o.pace_s * 1e6 / static_cast<double>(pace));
+    const paced p = paced_of(light, n, o);
     const fs::path state = env.dir().path() / ("state-" + std::to_string(repeat));
     bridge_setup setup;
     setup.state_dir = state.string();
@@ -65,7 +80,7 @@ void sessions_phase(bench_env& env, const options& o, const std::string& tag, in
     });
     progress(tag + "session turns, " + std::to_string(sessions) + " per second, beside " +
              std::to_string(n) + " paced streams");
-    const measured m = relay(env, *br, n, tokens, pace, 0, 120s);
+    const measured m = relay(env, *br, n, p.tokens, p.pace, 0, 120s);
     stop = true;
     talk.join();
     const double seconds =
@@ -105,6 +120,15 @@ void record_relay(const recorder& add, const measured& r) {
     const auto bridge_us = static_cast<double>(r.cpu.bridge) / 1e3;
     add("cpu_us_per_token", tokens > 0 ? bridge_us / tokens : 0);
     add("cpu_us_per_publish", publishes > 0 ? bridge_us / publishes : 0);
+}
+
+// n paced streams through the bridge: their latency, the load offered and the bridge's CPU.
+void record_paced(bench_env& env, itest::bridge& br, std::size_t n, const paced& p,
+                  const recorder& add) {
+    const measured m = relay(env, br, n, p.tokens, p.pace, 0, 120s);
+    record_latency(add, m.latency);
+    add("offered_per_s", p.per_s);
+    m.cpu.record(add, m.a.chunks, true);
 }
 
 }  // namespace
@@ -167,36 +191,28 @@ void run_repeat(bench_env& env, const options& o, int repeat, samples& s) {
             if (!o.wanted("latency")) {
                 break;
             }
-            const std::int64_t pace = pace_us(l, n);
-            const double per_s = static_cast<double>(n) * 1e6 / static_cast<double>(pace);
-            const std::size_t tokens = std::max<std::size_t>(
-                5, static_cast<std::size_t>(o.pace_s * 1e6 / static_cast<double>(pace)));
+            const paced p = paced_of(l, n, o);
             progress(tag + "latency, " + std::to_string(n) + " streams, a delta every " +
-                     std::to_string(pace / 1000) + " ms");
-            const measured m = relay(env, *br, n, tokens, pace, 0, 120s);
-            const recorder add{s, l.name, n};
-            record_latency(add, m.latency);
-            add("offered_per_s", per_s);
-            m.cpu.record(add, m.a.chunks, true);
+                     std::to_string(p.pace / 1000) + " ms");
+            record_paced(env, *br, n, p, {s, l.name, n});
 
             progress(tag + "latency of the mock server alone, " + std::to_string(n) + " streams");
-            sse_result alone = read_streams(env.llm().url(), n, tokens, pace, 120s);
+            sse_result alone = read_streams(env.llm().url(), n, p.tokens, p.pace, 120s);
             record_latency({s, std::string("mock_") + l.name, n}, summarize(alone.latencies));
 
             progress(tag + "latency of the broker alone, " + std::to_string(n) + " topics");
-            const measured b = broker_alone(env, n, tokens, per_s);
+            const measured b = broker_alone(env, n, p.tokens, p.per_s);
             record_latency({s, std::string("broker_") + l.name, n}, b.latency);
         }
     }
 
     if (o.wanted("coalescing")) {
         const std::size_t cn = o.smoke ? 10 : 100;
-        const std::int64_t pace = pace_us(heavy, cn);
-        const auto tokens = static_cast<std::size_t>(o.pace_s * 1e6 / static_cast<double>(pace));
+        const paced p = paced_of(heavy, cn, o);
         for (int flush : {0, 20, 100}) {
             progress(tag + "coalescing, " + std::to_string(cn) + " streams, flush_ms " +
                      std::to_string(flush));
-            const measured c = relay(env, *br, cn, tokens, pace, flush, 120s);
+            const measured c = relay(env, *br, cn, p.tokens, p.pace, flush, 120s);
             const recorder add{s, "flush", static_cast<std::size_t>(flush)};
             add("messages_per_s", c.a.chunks_per_s());
             add("deltas_per_s", c.a.stamps_per_s());
@@ -219,16 +235,10 @@ void run_repeat(bench_env& env, const options& o, int repeat, samples& s) {
                 record_relay({s, "relay_notext", n}, relay(env, *br, n, per, 0, 0, 300s));
             }
             if (o.wanted("latency")) {
-                const std::int64_t pace = pace_us(heavy, n);
-                const std::size_t tokens = std::max<std::size_t>(
-                    5, static_cast<std::size_t>(o.pace_s * 1e6 / static_cast<double>(pace)));
+                const paced p = paced_of(heavy, n, o);
                 progress(tag + "latency, text mirror off, " + std::to_string(n) +
-                         " streams, a delta every " + std::to_string(pace / 1000) + " ms");
-                const measured m = relay(env, *br, n, tokens, pace, 0, 120s);
-                const recorder add{s, "latency_notext", n};
-                record_latency(add, m.latency);
-                add("offered_per_s", static_cast<double>(n) * 1e6 / static_cast<double>(pace));
-                m.cpu.record(add, m.a.chunks, true);
+                         " streams, a delta every " + std::to_string(p.pace / 1000) + " ms");
+                record_paced(env, *br, n, p, {s, "latency_notext", n});
             }
         }
     }
