@@ -110,8 +110,7 @@ TEST_SUITE("examples") {
         // 300 pieces of 4 bytes 10 ms apart: 3 s of answer, so the restart falls inside it.
         const std::string text = numbered_text(1200);
         process ask("ask-py-resume",
-                    ask_py(*python, st, "py4", "m1",
-                           mock_prompt("echo piece=4 delay_ms=10", text)),
+                    ask_py(*python, st, "py4", "m1", mock_prompt("echo piece=4 delay_ms=10", text)),
                     st.dir.path());
         REQUIRE_MESSAGE(wait_until([&] { return !ask.stdout_text().empty(); }, 15s),
                         "ask.py printed no text within 15 s; stderr: " << ask.stderr_text());

@@ -25,10 +25,13 @@ struct fixture {
     fs::path models;
 };
 
+// The fixture LLAMA_FIXTURE_DIR names; without one, says the case is skipped (for ctest).
 std::optional<fixture> find_fixture() {
     const char* dir = std::getenv("LLAMA_FIXTURE_DIR");
-    if (dir == nullptr || *dir == '\0')
+    if (dir == nullptr || *dir == '\0') {
+        MESSAGE(skipped_line);
         return std::nullopt;
+    }
     fixture f;
     const char* bin = std::getenv("LLAMA_SERVER_BIN");
     f.server = bin != nullptr && *bin != '\0' ? fs::path(bin)
@@ -104,10 +107,8 @@ struct real_stack {
 TEST_SUITE("real_llama") {
     TEST_CASE("default settings: streamed answers, slots from /props, eight requests on four") {
         const auto f = find_fixture();
-        if (!f) {
-            MESSAGE(skipped_line);
-            return;
-        }
+        if (!f)
+            return;  // skipped
         real_stack st(*f, chat_model, "llama-server");
         auto& c = st.c;
         // No slots configured: the bridge reads the server's total_slots.
@@ -133,10 +134,8 @@ TEST_SUITE("real_llama") {
 
     TEST_CASE("default settings: a prompt over the context size ends in one clear error") {
         const auto f = find_fixture();
-        if (!f) {
-            MESSAGE(skipped_line);
-            return;
-        }
+        if (!f)
+            return;  // skipped
         real_stack st(*f, chat_model, "llama-server");
         auto& c = st.c;
         std::string prompt;
@@ -157,10 +156,8 @@ TEST_SUITE("real_llama") {
 
     TEST_CASE("default settings: tools get one whole answer with the model's call") {
         const auto f = find_fixture();
-        if (!f) {
-            MESSAGE(skipped_line);
-            return;
-        }
+        if (!f)
+            return;  // skipped
         real_stack st(*f, toolcall_model, "llama-server-toolcall");
         auto& c = st.c;
         const nlohmann::json tools = nlohmann::json::parse(R"([{"type":"function","function":{
