@@ -71,32 +71,31 @@ mqtt_link::mqtt_link(event_loop& loop, tls_diagnosis* tls_check, mqtt_settings s
         [this](const mqtt::token& tok) {
             loop_.post([this, rc = tok.get_return_code()] {
                 get_logger("mqtt")->error("the broker refused our subscriptions (code {})", rc);
-                on_lost("subscribe refused");
                 try {
                     client_->disconnect();
                 } catch (const std::exception&) {
                 }
+                on_lost("subscribe refused");  // the next connection has a new client
             });
         });
     make_client();
     loop_.set_wake_handler([this] { on_deliveries(); });
 }
 
-// Paho fixes the protocol version when a client is created: another version is another client.
+// Every connection gets a client of its own, made before it is tried: Paho fixes the protocol
+// version when a client is created (another version is another client), and a client that lost
+// its connection may hold a publish it must never send again. Paho C 1.3.12 (MQTTAsync,
+// processCommand): when writing a QoS 1 PUBLISH fails because the connection just broke, it
+// frees the message's topic and payload but keeps the message among those awaiting PUBACK, and
+// on a resumed session sends it again from the freed memory. So the old client goes with its
+// state, and the outbox publishes whatever it had unacknowledged again, resumed session or not.
 void mqtt_link::make_client() {
-    if (client_) {
-        try {
-            client_->set_message_callback(nullptr);
-            client_->set_connection_lost_handler(nullptr);
-            client_->set_disconnected_handler(nullptr);
-        } catch (const std::exception&) {
-        }
-        connect_token_.reset();
-        client_.reset();
-        // The old client's unacknowledged publishes went with it. (A client is replaced only
-        // before the first connection, when nothing was handed over yet.)
-        outbox_.republish_unacknowledged();
-    }
+    // The new client is made before the old one goes: Paho resets its global state (threads,
+    // and the heap records it frees by) when its last client is destroyed, and what it still
+    // held from before would leak.
+    auto old_client = std::move(client_);
+    auto old_options = std::move(conn_opts_);  // kept until the client that used them is gone
+    ++client_generation_;
     const bool v5 = version() == protocol::mqtt_version::v5;
     const int version = v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     mqtt::create_options create(version, 1 << 20);
@@ -109,17 +108,39 @@ void mqtt_link::make_client() {
     client_->set_message_callback([this](mqtt::const_message_ptr msg) {
         loop_.post([this, msg] { on_message_(to_inbound(*msg)); });
     });
-    client_->set_connection_lost_handler([this](const std::string& cause) {
-        loop_.post([this, cause] { on_lost(cause.empty() ? "connection lost" : cause); });
+    // A loss is of the client that reported it: one that comes after its client was replaced
+    // (both handlers below may report the same loss) is old news.
+    const std::uint64_t generation = client_generation_;
+    client_->set_connection_lost_handler([this, generation](const std::string& cause) {
+        loop_.post([this, generation, cause] {
+            if (generation == client_generation_)
+                on_lost(cause.empty() ? "connection lost" : cause);
+        });
     });
     // MQTT 5: a broker that ends the connection sends DISCONNECT with a reason, which Paho
     // reports here and not as a lost connection.
-    client_->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode reason) {
-        const int code = static_cast<int>(reason);
-        loop_.post([this, code] {
-            on_lost("the broker disconnected us (reason " + std::to_string(code) + ")");
+    client_->set_disconnected_handler(
+        [this, generation](const mqtt::properties&, mqtt::ReasonCode reason) {
+            const int code = static_cast<int>(reason);
+            loop_.post([this, generation, code] {
+                if (generation == client_generation_)
+                    on_lost("the broker disconnected us (reason " + std::to_string(code) + ")");
+            });
         });
-    });
+
+    if (old_client) {
+        try {
+            old_client->set_message_callback(nullptr);
+            old_client->set_connection_lost_handler(nullptr);
+            old_client->set_disconnected_handler(nullptr);
+        } catch (const std::exception&) {
+        }
+        connect_token_.reset();
+        old_client.reset();
+        // After the client is gone no delivery of it can come in any more: those it reported
+        // settle first, and what is left unacknowledged goes again.
+        republish_unacknowledged();
+    }
 }
 
 mqtt_link::~mqtt_link() {
@@ -296,16 +317,10 @@ void mqtt_link::on_connected(bool session_present) {
     backoff_ = std::chrono::milliseconds(100);
     if (set_nodelay_to_port(broker_port(settings_.uri)) == 0)
         get_logger("mqtt")->debug("found no socket to the broker to set TCP_NODELAY on");
-    if (!persistent() || !session_present) {
-        // A new session: whatever the old connection left unacknowledged is published again,
-        // in order and before anything newer (devices drop the duplicates by seq).
-        republish_unacknowledged();
-    } else {
-        // A resumed session: Paho sends the unacknowledged QoS 1 publishes again itself and
-        // their deliveries complete as usual; QoS 0 ones it may have dropped are forgotten.
-        outbox_.session_resumed();
-        check_backlog();
-    }
+    // Whatever the last connection left unacknowledged was queued again, in order and before
+    // anything newer, when its client was replaced (make_client); devices drop the duplicates
+    // by seq. A resumed session keeps the subscriptions and what the broker holds for us.
+    check_backlog();
     get_logger("mqtt")->info(
         "connected to {} (MQTT {}, broker max packet {}, {})", settings_.uri,
         version() == protocol::mqtt_version::v5 ? "5"
@@ -313,7 +328,7 @@ void mqtt_link::on_connected(bool session_present) {
                                                 : "3.1.1",
         broker_max_packet() == 0 ? std::string("none") : std::to_string(broker_max_packet()),
         !persistent()     ? "clean start"
-        : session_present ? "session resumed, " + std::to_string(outbox_.in_flight()) + " in flight"
+        : session_present ? "session resumed"
                           : "new session");
     try {
         // Watched filters first, one by one (Paho 1.2 mishandles options for several filters
@@ -356,6 +371,7 @@ void mqtt_link::on_lost(const std::string& cause) {
         return;
     }
     get_logger("mqtt")->warn("connection to {} lost: {}; reconnecting", settings_.uri, cause);
+    make_client();  // the next connection's
     if (was_ready && on_down_)
         on_down_();
     schedule_reconnect();
@@ -412,15 +428,14 @@ void mqtt_link::take_completions() {
     completions_taken_.clear();
 }
 
-// After a reconnect on which the broker resumed no session: the held QoS 1 messages go back to
-// the front of the queue in their order (their bytes are still counted), QoS 0 ones are let go.
+// When a client is replaced: the held QoS 1 messages go back to the front of the queue in their
+// order (their bytes are still counted), QoS 0 ones are let go.
 void mqtt_link::republish_unacknowledged() {
     take_completions();  // those acknowledged before the connection went
     const std::size_t again = outbox_.republish_unacknowledged();
     if (again != 0) {
         get_logger("mqtt")->info(
-            "the broker kept no session for us: publishing {} unacknowledged messages again",
-            again);
+            "{} messages the broker did not acknowledge go again on the next connection", again);
     }
     check_backlog();
 }

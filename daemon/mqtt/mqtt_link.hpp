@@ -31,10 +31,10 @@ struct mqtt_settings {
     // auto: MQTT 5, and 3.1.1 for a broker that refuses 5 (kept while the process runs).
     protocol::version_choice version = protocol::version_choice::automatic;
     int keep_alive_s = 30;
-    // 0: clean start. >0: a persistent session (see mqtt_config::session_expiry_s): Paho sends
-    // the unacknowledged QoS 1 publishes again when the broker resumes the session. Either way
-    // the link keeps every QoS 1 message until the broker acknowledges it, and publishes it
-    // again itself after a reconnect on which the broker resumed no session.
+    // 0: clean start. >0: a persistent session (see mqtt_config::session_expiry_s): the broker
+    // keeps our subscriptions and what it queued for us while we were away. Either way the link
+    // keeps every QoS 1 message until the broker acknowledges it, and publishes it again itself
+    // after a reconnect (each connection has a new client: see make_client).
     std::uint32_t session_expiry_s = 0;
     std::string username;
     std::string password;  // never logged
@@ -117,7 +117,8 @@ private:
         int reason;
     };
 
-    // A new Paho client and connect options for version(), with the handlers set.
+    // A new Paho client and connect options for version(), with the handlers set; the old
+    // client's unacknowledged messages are queued again.
     void make_client();
     void connect_now();
     void on_connect_failed(int rc, int reason);
@@ -149,6 +150,7 @@ private:
     state_handler on_down_;
     protocol::version_picker picker_;
     std::unique_ptr<mqtt::async_client> client_;
+    std::uint64_t client_generation_ = 0;  // counts the clients made: whose report is current
     // Built in place and kept alive (see Paho 1.2 notes); new with each client.
     std::unique_ptr<mqtt::connect_options> conn_opts_;
     mqtt::token_ptr connect_token_;  // of the attempt under way (its failure text)

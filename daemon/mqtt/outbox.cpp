@@ -146,14 +146,6 @@ std::size_t outbox::republish_unacknowledged() {
     return again;
 }
 
-void outbox::session_resumed() {
-    for (auto& h : held_) {
-        if (!h.done && h.m.qos == 0)
-            settle(h);
-    }
-    pop_settled();
-}
-
 std::uint64_t outbox::settled_through() const noexcept {
     std::uint64_t lowest = last_ticket_ + 1;  // the oldest message not settled
     for (const auto& h : held_) {

@@ -1,7 +1,6 @@
 // The bookkeeping of outbound MQTT messages, without the client library: the queue of messages
 // waiting to be handed to the client, the window of unacknowledged ones, the messages held until
-// the broker acknowledges them (and published again after a reconnect on which the broker resumed
-// no session), the tickets that say how far everything is settled, the backlog marks and the
+// the broker acknowledges them (and published again after a reconnect), the tickets that say how far everything is settled, the backlog marks and the
 // broker's packet limit. No I/O, no clock, no threads: mqtt_link feeds it what happened and asks
 // what to do next.
 #pragma once
@@ -80,13 +79,10 @@ public:
     // again after the reconnect. Returns refused(reason_code).
     bool failed(message_id id, int reason_code);
 
-    // After a reconnect on which the broker resumed no session: the held QoS 1 messages wait
-    // again, in their order and before everything newer; held QoS 0 ones are let go (settled).
-    // Ids handed out before are forgotten. Returns how many wait again.
+    // When the connection (and with it the client library's state) is gone: the held QoS 1
+    // messages wait again, in their order and before everything newer; held QoS 0 ones are let
+    // go (settled). Ids handed out before are forgotten. Returns how many wait again.
     std::size_t republish_unacknowledged();
-    // After a reconnect on which the broker resumed the session: the client sends the held QoS 1
-    // messages again itself; held QoS 0 ones it may have dropped are let go.
-    void session_resumed();
 
     // Messages handed over and not settled.
     std::size_t in_flight() const noexcept { return in_flight_; }

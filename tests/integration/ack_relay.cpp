@@ -65,6 +65,12 @@ void ack_relay::release() {
     (void)!::write(hold_fd_, &one, sizeof one);
 }
 
+void ack_relay::reset() {
+    reset_ = true;
+    const std::uint64_t one = 1;
+    (void)!::write(hold_fd_, &one, sizeof one);
+}
+
 std::size_t ack_relay::count_packets(const std::string& buf, bool from_client) {
     std::size_t at = 0;
     for (;;) {
@@ -86,27 +92,34 @@ std::size_t ack_relay::count_packets(const std::string& buf, bool from_client) {
 }
 
 void ack_relay::run() {
-    int client = -1;
     for (;;) {
         std::array<pollfd, 2> fds{{{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}}};
         if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR)
             return;
         if (fds[1].revents != 0)
             return;
-        if (fds[0].revents != 0) {
-            client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-            if (client >= 0)
-                break;
-        }
+        if (fds[0].revents == 0)
+            continue;
+        const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (client < 0)
+            continue;
+        ++connections_;
+        if (!relay(client))
+            return;
     }
+}
+
+bool ack_relay::relay(int client) {
     const int up = connect_to_loopback(upstream_port_);
     if (up < 0) {
         ::close(client);
-        return;
+        return true;
     }
+    reset_ = false;  // a reset asked for before this connection was for an earlier one
     std::string from_client;  // bytes of a packet not yet whole (all whole ones went on)
     std::string from_broker;  // what the broker sent and the client has not been given
     bool open = true;
+    bool stop = false;
     while (open) {
         std::array<pollfd, 4> fds{
             {{client, POLLIN, 0}, {up, POLLIN, 0}, {stop_fd_, POLLIN, 0}, {hold_fd_, POLLIN, 0}}};
@@ -115,11 +128,20 @@ void ack_relay::run() {
                 continue;
             break;
         }
-        if (fds[2].revents != 0)
+        if (fds[2].revents != 0) {
+            stop = true;
             break;
+        }
         if (fds[3].revents != 0) {
             std::uint64_t v = 0;
             (void)!::read(hold_fd_, &v, sizeof v);
+            if (reset_.exchange(false)) {
+                // Linger 0: the close sends RST, the way a dying broker's kernel ends the
+                // connection when what the client sent was never read.
+                const linger hard{1, 0};
+                ::setsockopt(client, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+                break;
+            }
         }
         if (fds[0].revents != 0) {
             const std::size_t before = from_client.size();
@@ -141,6 +163,7 @@ void ack_relay::run() {
     }
     ::close(up);
     ::close(client);
+    return !stop;
 }
 
 }  // namespace llmb::itest

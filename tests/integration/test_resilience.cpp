@@ -16,6 +16,7 @@
 
 #include <mqtt/async_client.h>
 
+#include "ack_relay.hpp"
 #include "checks.hpp"
 
 namespace llmb::itest {
@@ -112,6 +113,54 @@ TEST_SUITE("resilience") {
         CHECK(mqtt.starts() == 1 + restarts);
         CHECK(br.proc().running());
         check_serving(c, "dev", "after-restarts");
+    }
+
+    TEST_CASE("connection resets while the bridge publishes fast, persistent session: no chunk lost") {
+        test_dir dir;
+        broker mqtt(dir);
+        mock_llm llm(dir);
+        ack_relay relay(mqtt.port());
+        bridge_options opts;
+        opts.mqtt_flag = false;  // the bridge goes through the relay, its status client does not
+        // A persistent session, resumed by the broker after every reset: the path on which the
+        // MQTT library sent again a publish whose write had failed as the connection broke,
+        // from memory it had freed (see mqtt_link::make_client).
+        opts.args = {"--mqtt", relay.url(), "--client-id", "reset-bridge", "--session-expiry-s",
+                     "300"};
+        bridge br(dir, mqtt, llm.url(), opts);
+        test_client c(mqtt.url());
+        c.subscribe_client("dev");
+
+        // 15,000 pieces 1 ms apart per stream, 4 streams: the library's send thread is busy
+        // writing when a reset comes, often enough to meet the write that fails; and the
+        // streams outlast the resets (a reconnect takes Paho about a second).
+        const std::size_t streams = 4;
+        const std::string text = numbered_text(60000);
+        for (std::size_t i = 0; i < streams; ++i) {
+            c.publish_request("dev",
+                              echo_request("x" + std::to_string(i), text, "piece=4 delay_ms=1"));
+        }
+        const std::size_t resets = 6;
+        for (std::size_t r = 0; r < resets; ++r) {
+            // Each reset once the bridge publishes again (through its next connection).
+            const std::size_t seen = relay.publishes();
+            REQUIRE_MESSAGE(wait_until([&] { return relay.publishes() >= seen + 200; }, 20s),
+                            "the bridge published no 200 events before reset " << r + 1);
+            relay.reset();
+        }
+        std::size_t duplicates = 0;
+        for (std::size_t i = 0; i < streams; ++i) {
+            const std::string id = "x" + std::to_string(i);
+            CAPTURE(id);
+            auto s = c.collect("dev", id, 60s);
+            check_done_dedup(s, text);
+            duplicates += s.assembler.duplicates();
+        }
+        MESSAGE("resets survived: " << resets << ", connections: " << relay.connections()
+                                    << ", duplicates dropped by seq: " << duplicates);
+        CHECK(relay.connections() >= 1 + resets);
+        CHECK(br.proc().running());
+        check_serving(c, "dev", "after-resets");
     }
 
     TEST_CASE("a bridge started before the broker waits, then connects and serves") {

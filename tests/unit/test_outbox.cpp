@@ -147,22 +147,6 @@ TEST_CASE("outbox: after a lost session the unacknowledged go first, in order") 
     CHECK(again.ids.front() > h.ids.back());
 }
 
-TEST_CASE("outbox: a resumed session republishes nothing; held QoS 1 wait for their PUBACK") {
-    outbox o(4096, 1024);
-    o.set_receive_maximum(10);
-    o.enqueue(msg("q1"));
-    o.enqueue(msg("q0", 0));
-    o.enqueue(msg("q1b"));
-    const auto h = pump(o);
-    o.session_resumed();
-    CHECK(o.next() == nullptr);  // nothing to hand over again: the client library resends
-    CHECK(o.in_flight() == 2);   // the QoS 0 one is let go
-    o.acknowledged(h.ids[0]);
-    o.acknowledged(h.ids[2]);
-    CHECK(o.drained());
-    CHECK(o.bytes() == 0);
-}
-
 TEST_CASE("outbox: QoS 0 messages are not kept over a lost session") {
     outbox o(4096, 1024);
     o.set_receive_maximum(10);
