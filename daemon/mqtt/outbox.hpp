@@ -1,8 +1,8 @@
 // The bookkeeping of outbound MQTT messages, without the client library: the queue of messages
 // waiting to be handed to the client, the window of unacknowledged ones, the messages held until
-// the broker acknowledges them (and published again after a reconnect), the tickets that say how far everything is settled, the backlog marks and the
-// broker's packet limit. No I/O, no clock, no threads: mqtt_link feeds it what happened and asks
-// what to do next.
+// the broker acknowledges them (and published again after a reconnect), the tickets that say how
+// far everything is settled, the backlog marks and the broker's packet limit. No I/O, no clock, no
+// threads: mqtt_link feeds it what happened and asks what to do next.
 #pragma once
 
 #include <cstddef>

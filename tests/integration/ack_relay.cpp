@@ -115,7 +115,7 @@ bool ack_relay::relay(int client) {
         ::close(client);
         return true;
     }
-    reset_ = false;  // a reset asked for before this connection was for an earlier one
+    reset_ = false;           // a reset asked for before this connection was for an earlier one
     std::string from_client;  // bytes of a packet not yet whole (all whole ones went on)
     std::string from_broker;  // what the broker sent and the client has not been given
     bool open = true;

@@ -61,6 +61,53 @@ std::size_t count_type(const test_client& c, std::string_view type) {
     return n;
 }
 
+// Six TCP resets of the bridge's connection (through a relay) while four streams publish fast:
+// every stream still ends in one done with all its text, and the bridge serves afterwards.
+// args: the bridge's options besides --mqtt.
+void check_resets(std::vector<std::string> args) {
+    test_dir dir;
+    broker mqtt(dir);
+    mock_llm llm(dir);
+    ack_relay relay(mqtt.port());
+    bridge_options opts;
+    opts.mqtt_flag = false;  // the bridge goes through the relay, its status client does not
+    opts.args = {"--mqtt", relay.url()};
+    opts.args.insert(opts.args.end(), args.begin(), args.end());
+    bridge br(dir, mqtt, llm.url(), opts);
+    test_client c(mqtt.url());
+    c.subscribe_client("dev");
+
+    // 15,000 pieces 1 ms apart per stream, 4 streams: the library's send thread is busy writing
+    // when a reset comes, often enough to meet the write that fails; and the streams outlast
+    // the resets (a reconnect takes Paho about a second).
+    const std::size_t streams = 4;
+    const std::string text = numbered_text(60000);
+    for (std::size_t i = 0; i < streams; ++i) {
+        c.publish_request("dev", echo_request("x" + std::to_string(i), text, "piece=4 delay_ms=1"));
+    }
+    const std::size_t resets = 6;
+    for (std::size_t r = 0; r < resets; ++r) {
+        // Each reset once the bridge publishes again (through its next connection).
+        const std::size_t seen = relay.publishes();
+        REQUIRE_MESSAGE(wait_until([&] { return relay.publishes() >= seen + 200; }, 20s),
+                        "the bridge published no 200 events before reset " << r + 1);
+        relay.reset();
+    }
+    std::size_t duplicates = 0;
+    for (std::size_t i = 0; i < streams; ++i) {
+        const std::string id = "x" + std::to_string(i);
+        CAPTURE(id);
+        auto s = c.collect("dev", id, 60s);
+        check_done_dedup(s, text);
+        duplicates += s.assembler.duplicates();
+    }
+    MESSAGE("resets survived: " << resets << ", connections: " << relay.connections()
+                                << ", duplicates dropped by seq: " << duplicates);
+    CHECK(relay.connections() >= 1 + resets);
+    CHECK(br.proc().running());
+    check_serving(c, "dev", "after-resets");
+}
+
 TEST_SUITE("resilience") {
     TEST_CASE("three broker restarts with streams in flight lose no chunk") {
         test_dir dir;
@@ -115,52 +162,16 @@ TEST_SUITE("resilience") {
         check_serving(c, "dev", "after-restarts");
     }
 
-    TEST_CASE("connection resets while the bridge publishes fast, persistent session: no chunk lost") {
-        test_dir dir;
-        broker mqtt(dir);
-        mock_llm llm(dir);
-        ack_relay relay(mqtt.port());
-        bridge_options opts;
-        opts.mqtt_flag = false;  // the bridge goes through the relay, its status client does not
+    TEST_CASE("connection resets while the bridge publishes fast: no chunk lost") {
+        check_resets({});  // default settings: a clean start on every connection
+    }
+
+    TEST_CASE(
+        "connection resets while the bridge publishes fast, persistent session: no chunk lost") {
         // A persistent session, resumed by the broker after every reset: the path on which the
         // MQTT library sent again a publish whose write had failed as the connection broke,
         // from memory it had freed (see mqtt_link::make_client).
-        opts.args = {"--mqtt", relay.url(), "--client-id", "reset-bridge", "--session-expiry-s",
-                     "300"};
-        bridge br(dir, mqtt, llm.url(), opts);
-        test_client c(mqtt.url());
-        c.subscribe_client("dev");
-
-        // 15,000 pieces 1 ms apart per stream, 4 streams: the library's send thread is busy
-        // writing when a reset comes, often enough to meet the write that fails; and the
-        // streams outlast the resets (a reconnect takes Paho about a second).
-        const std::size_t streams = 4;
-        const std::string text = numbered_text(60000);
-        for (std::size_t i = 0; i < streams; ++i) {
-            c.publish_request("dev",
-                              echo_request("x" + std::to_string(i), text, "piece=4 delay_ms=1"));
-        }
-        const std::size_t resets = 6;
-        for (std::size_t r = 0; r < resets; ++r) {
-            // Each reset once the bridge publishes again (through its next connection).
-            const std::size_t seen = relay.publishes();
-            REQUIRE_MESSAGE(wait_until([&] { return relay.publishes() >= seen + 200; }, 20s),
-                            "the bridge published no 200 events before reset " << r + 1);
-            relay.reset();
-        }
-        std::size_t duplicates = 0;
-        for (std::size_t i = 0; i < streams; ++i) {
-            const std::string id = "x" + std::to_string(i);
-            CAPTURE(id);
-            auto s = c.collect("dev", id, 60s);
-            check_done_dedup(s, text);
-            duplicates += s.assembler.duplicates();
-        }
-        MESSAGE("resets survived: " << resets << ", connections: " << relay.connections()
-                                    << ", duplicates dropped by seq: " << duplicates);
-        CHECK(relay.connections() >= 1 + resets);
-        CHECK(br.proc().running());
-        check_serving(c, "dev", "after-resets");
+        check_resets({"--client-id", "reset-bridge", "--session-expiry-s", "300"});
     }
 
     TEST_CASE("a bridge started before the broker waits, then connects and serves") {
