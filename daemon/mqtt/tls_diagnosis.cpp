@@ -23,7 +23,9 @@ public:
     const tls_config& tls() const noexcept { return tls_; }
 
     bool on_data(long, std::string_view) override { return true; }
-    void on_complete(CURLcode result, long, std::string_view error_text) override {
+    void on_complete(const http_result& r) override {
+        const CURLcode result = r.code;
+        const std::string_view error_text = r.error_text;
         std::string why;
         if (const auto words = tls_failure_words(result, "the broker"); !words.empty()) {
             why = "TLS: " + words + " (" + std::string(error_text) + ")";

@@ -79,7 +79,7 @@ public:
     void attach_session(session_turn turn, turn_handler on_turn);
 
     bool on_data(long http_status, std::string_view bytes) override;
-    void on_complete(CURLcode result, long http_status, std::string_view error_text) override;
+    void on_complete(const http_result& r) override;
     void on_slot(std::size_t backend) override;
 
 private:

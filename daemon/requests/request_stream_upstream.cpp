@@ -169,12 +169,14 @@ bool request_stream::on_data(long http_status, std::string_view bytes) {
     return true;
 }
 
-void request_stream::on_complete(CURLcode result, long http_status, std::string_view error_text) {
+void request_stream::on_complete(const http_result& r) {
     transfer_active_ = false;
     if (finished_)
         return;
-    auto verdict =
-        judge_transfer_end({result, http_status, error_text, first_byte_.has_value(), body_});
+    const CURLcode result = r.code;
+    const std::string_view error_text = r.error_text;
+    auto verdict = judge_transfer_end(
+        {result, r.status, error_text, first_byte_.has_value(), body_, r.retry_after_s});
     if (verdict.step == upstream_step::fail_over && backend_) {
         // Nothing reached the device yet: the next backend serving the model takes over.
         get_logger("bridge")->warn("[{}] backend {} unreachable ({}); failing over", req_.id,

@@ -59,8 +59,8 @@ public:
         return true;
     }
 
-    void on_complete(CURLcode result, long http_status, std::string_view error_text) override {
-        owner_.on_counted(id_, result, http_status, error_text);
+    void on_complete(const http_result& r) override {
+        owner_.on_counted(id_, r.code, r.status, r.error_text);
     }
 
     http_client::transfer_id transfer = 0;

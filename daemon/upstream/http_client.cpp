@@ -1,6 +1,7 @@
 #include "daemon/upstream/http_client.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 
 namespace llmb {
@@ -250,7 +251,7 @@ void http_client::add_pending() {
             t->handler = nullptr;
             release(t);
             if (h != nullptr)
-                h->on_complete(CURLE_FAILED_INIT, 0, "cannot start the transfer");
+                h->on_complete(http_result{CURLE_FAILED_INIT, 0, "cannot start the transfer", 0});
         }
     }
 }
@@ -270,6 +271,10 @@ void http_client::check_completed() {
         const CURLcode result = msg->data.result;
         long status = 0;
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_off_t retry_after = 0;
+        if (curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK ||
+            retry_after < 0)
+            retry_after = 0;
         http_handler* h = t->handler;
         t->handler = nullptr;
         const std::string error_text =
@@ -277,7 +282,9 @@ void http_client::check_completed() {
         release(t);
         ++in_callback_depth_;  // handlers may start transfers: add them once we are done here
         if (h != nullptr)
-            h->on_complete(result, status, error_text);
+            h->on_complete(http_result{
+                result, status, error_text,
+                static_cast<std::uint32_t>(std::min<curl_off_t>(retry_after, UINT32_MAX))});
         --in_callback_depth_;
     }
     for (transfer* t : pending_removal_)

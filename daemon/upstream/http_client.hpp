@@ -33,13 +33,21 @@ struct http_request {
     bool pausable = false;
 };
 
+// How a transfer ended.
+struct http_result {
+    CURLcode code = CURLE_OK;     // CURLE_OK or the error
+    long status = 0;              // the HTTP status (0: no answer)
+    std::string_view error_text;  // curl's words for the error
+    // The answer's Retry-After (seconds, or a date made seconds from now); 0 when it had none.
+    std::uint32_t retry_after_s = 0;
+};
+
 // What the owner of a transfer hears. on_data returns false when the owner no longer wants the
 // transfer: it is then aborted and nothing more is called.
 struct http_handler {
     virtual ~http_handler() = default;
     virtual bool on_data(long http_status, std::string_view bytes) = 0;
-    // The transfer ended: result is CURLE_OK or the error, error_text curl's words for it.
-    virtual void on_complete(CURLcode result, long http_status, std::string_view error_text) = 0;
+    virtual void on_complete(const http_result& result) = 0;  // the transfer ended
 };
 
 class http_client {

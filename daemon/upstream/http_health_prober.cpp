@@ -34,7 +34,10 @@ public:
             props_body.append(bytes);
         return true;
     }
-    void on_complete(CURLcode code, long status, std::string_view error_text) override {
+    void on_complete(const http_result& r) override {
+        const CURLcode code = r.code;
+        const long status = r.status;
+        const std::string_view error_text = r.error_text;
         in_flight = false;
         const bool ok = code == CURLE_OK && status >= 200 && status < 300;
         if (reading_props) {

@@ -1,5 +1,7 @@
 #include "daemon/upstream/upstream_error.hpp"
 
+#include <algorithm>
+
 #include "daemon/sessions/session_turn.hpp"
 #include "protocol/openai.hpp"
 
@@ -89,6 +91,10 @@ upstream_verdict judge_transfer_end(const transfer_end& end) {
     const long s = end.http_status;
     if (s >= 400 && s < 500 && s != 408 && s != 425 && s != 429)
         err.retryable = false;
+    // A rate limit or a server that is down for a while may say when to come back: the device
+    // hears it (at most an hour, past which a date in the header is more likely wrong).
+    if ((s == 429 || s == 503) && end.retry_after_s != 0)
+        err.retry_after_ms = std::min<std::uint32_t>(end.retry_after_s, 3600) * 1000;
     const auto step = context_exceeded(end.http_status, end.body) ? upstream_step::shorten_prompt
                                                                   : upstream_step::fail;
     return {step, std::move(err), false};

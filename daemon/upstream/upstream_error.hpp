@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -22,9 +23,10 @@ std::string tls_failure_words(CURLcode result, std::string_view peer);
 struct transfer_end {
     CURLcode result = CURLE_OK;
     long http_status = 0;
-    std::string_view error_text;  // curl's words for a failed result
-    bool got_bytes = false;       // some of the answer had arrived
-    std::string_view body;        // the body of a non-2xx answer (bounded)
+    std::string_view error_text;      // curl's words for a failed result
+    bool got_bytes = false;           // some of the answer had arrived
+    std::string_view body;            // the body of a non-2xx answer (bounded)
+    std::uint32_t retry_after_s = 0;  // the answer's Retry-After; 0: none
 };
 
 // What the request does next.

@@ -30,6 +30,11 @@ TEST_SUITE("faults") {
             auto s = c.collect("f", id, 10s);
             check_error(s, "upstream_error");
             CHECK(s.last()["retryable"] == retryable);
+            // The mock's rate limit says "Retry-After: 2"; the others say nothing of when.
+            if (fault == "http_429")
+                CHECK(s.last().value("retry_after_ms", 0) == 2000);
+            else
+                CHECK_FALSE(s.last().contains("retry_after_ms"));
             CHECK(s.count("chunk") == 0);
             check_serving(c, "f", "ok_" + fault);
         }

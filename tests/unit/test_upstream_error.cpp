@@ -247,3 +247,25 @@ TEST_CASE("upstream_error: a server's refusal of the request itself is not retry
     const auto broken = llmb::judge_transfer_end({CURLE_RECV_ERROR, 200, "reset", true, ""});
     CHECK(llmb::protocol::is_retryable(broken.err));
 }
+
+TEST_CASE("upstream_error: a rate limit's or an outage's Retry-After becomes retry_after_ms") {
+    for (long status : {429L, 503L}) {
+        CAPTURE(status);
+        const auto v = llmb::judge_transfer_end({CURLE_OK, status, "", true, "", 2});
+        REQUIRE(v.err.retry_after_ms.has_value());
+        CHECK(*v.err.retry_after_ms == 2000);
+        // Without the header the device is told nothing.
+        CHECK_FALSE(llmb::judge_transfer_end({CURLE_OK, status, "", true, ""})
+                        .err.retry_after_ms.has_value());
+        // A far date is held to an hour.
+        const auto far = llmb::judge_transfer_end({CURLE_OK, status, "", true, "", 86400});
+        REQUIRE(far.err.retry_after_ms.has_value());
+        CHECK(*far.err.retry_after_ms == 3600000);
+    }
+    // On other answers the header says nothing about this request.
+    for (long status : {400L, 500L, 502L}) {
+        CAPTURE(status);
+        CHECK_FALSE(llmb::judge_transfer_end({CURLE_OK, status, "", true, "", 2})
+                        .err.retry_after_ms.has_value());
+    }
+}
