@@ -50,6 +50,20 @@ void check_done_dedup(const response_stream& s, const std::string& text) {
     CHECK(*seqs.rbegin() + 1 == seqs.size());
 }
 
+// Streams {prefix}0.. of client "dev", each checked by check_done_dedup: the repeats dropped.
+std::size_t check_streams_dedup(test_client& c, const std::string& prefix, std::size_t streams,
+                                const std::string& text) {
+    std::size_t duplicates = 0;
+    for (std::size_t i = 0; i < streams; ++i) {
+        const std::string id = prefix + std::to_string(i);
+        CAPTURE(id);
+        auto s = c.collect("dev", id, 60s);
+        check_done_dedup(s, text);
+        duplicates += s.assembler.duplicates();
+    }
+    return duplicates;
+}
+
 std::size_t count_type(const test_client& c, std::string_view type) {
     std::size_t n = 0;
     for (const auto& m : c.inbox()) {
@@ -93,14 +107,7 @@ void check_resets(std::vector<std::string> args) {
                         "the bridge published no 200 events before reset " << r + 1);
         relay.reset();
     }
-    std::size_t duplicates = 0;
-    for (std::size_t i = 0; i < streams; ++i) {
-        const std::string id = "x" + std::to_string(i);
-        CAPTURE(id);
-        auto s = c.collect("dev", id, 60s);
-        check_done_dedup(s, text);
-        duplicates += s.assembler.duplicates();
-    }
+    const std::size_t duplicates = check_streams_dedup(c, "x", streams, text);
     MESSAGE("resets survived: " << resets << ", connections: " << relay.connections()
                                 << ", duplicates dropped by seq: " << duplicates);
     CHECK(relay.connections() >= 1 + resets);
@@ -147,14 +154,7 @@ TEST_SUITE("resilience") {
             MESSAGE("restart " << r + 1 << " after " << count_type(c, "chunk") << " chunks");
             mqtt.restart();
         }
-        std::size_t duplicates = 0;
-        for (std::size_t i = 0; i < streams; ++i) {
-            const std::string id = "r" + std::to_string(i);
-            CAPTURE(id);
-            auto s = c.collect("dev", id, 60s);
-            check_done_dedup(s, text);
-            duplicates += s.assembler.duplicates();
-        }
+        const std::size_t duplicates = check_streams_dedup(c, "r", streams, text);
         MESSAGE("broker restarts survived: " << restarts
                                              << ", duplicates dropped by seq: " << duplicates);
         CHECK(mqtt.starts() == 1 + restarts);
